@@ -1,0 +1,90 @@
+# relaymail -- a plain Makefile (pkg-config, no autotools).
+#
+#   make            build ./relaymail
+#   make demo       install what is missing, build, deliver one message
+#                   through a local STARTTLS+AUTH server
+#   make check      install what is missing, build, run every test
+#   make install    PREFIX (/usr/local) and DESTDIR honoured
+
+PREFIX	?= /usr/local
+SBINDIR	?= $(PREFIX)/sbin
+LIBDIR	?= $(PREFIX)/lib
+DESTDIR	?=
+
+CC	?= cc
+PKGS	= openssl libconfuse
+CFLAGS	?= -O2 -g
+WARN	= -std=c11 -Wall -Wextra -Wformat=2 -Wshadow
+ifeq ($(WERROR),1)
+WARN	+= -Werror
+endif
+CPPFLAGS += -D_GNU_SOURCE
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
+
+MODULES	= addr auth conf header log mime msg net priv relay smtp stream \
+	  tls util
+OBJS	= $(MODULES:=.o)
+TESTS	= $(wildcard tests/check_*.c)
+
+all: relaymail
+
+relaymail: sendmail.o $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ sendmail.o $(OBJS) $(PKG_LIBS)
+
+%.o: %.c $(wildcard *.h)
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+tests/unit: $(TESTS) $(OBJS) $(wildcard *.h)
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) $(PKG_CFLAGS) $(CHECK_CFLAGS) -I. \
+	    -o $@ $(TESTS) $(OBJS) $(PKG_LIBS) $(CHECK_LIBS)
+
+# The same tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+SAN	= -fsanitize=address,undefined -fno-omit-frame-pointer \
+	  -fno-sanitize-recover=undefined
+ASAN_OBJS = $(addprefix .asan/,$(OBJS))
+
+.asan/%.o: %.c $(wildcard *.h)
+	@mkdir -p .asan
+	$(CC) $(WARN) -O1 -g $(SAN) $(CPPFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+.asan/relaymail: .asan/sendmail.o $(ASAN_OBJS)
+	$(CC) $(SAN) -o $@ .asan/sendmail.o $(ASAN_OBJS) $(PKG_LIBS)
+
+.asan/unit: $(TESTS) $(ASAN_OBJS) $(wildcard *.h)
+	$(CC) $(WARN) -O1 -g $(SAN) $(CPPFLAGS) $(PKG_CFLAGS) $(CHECK_CFLAGS) \
+	    -I. -o $@ $(TESTS) $(ASAN_OBJS) $(PKG_LIBS) $(CHECK_LIBS)
+
+check-asan: deps
+	@$(MAKE) --no-print-directory .asan/relaymail .asan/unit
+	@UNIT=.asan/unit RELAYMAIL=.asan/relaymail CK_FORK=no \
+	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    sh tests/run-all.sh
+
+deps:
+	@sh tests/deps.sh
+
+check: deps
+	@$(MAKE) --no-print-directory all tests/unit
+	@sh tests/run-all.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@bash tests/demo.sh
+
+install: relaymail
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR)
+	install -m 0755 relaymail $(DESTDIR)$(SBINDIR)/relaymail
+	ln -sf relaymail $(DESTDIR)$(SBINDIR)/sendmail
+	ln -sf relaymail $(DESTDIR)$(SBINDIR)/mailq
+	ln -sf relaymail $(DESTDIR)$(SBINDIR)/newaliases
+	ln -sf $(SBINDIR)/relaymail $(DESTDIR)$(LIBDIR)/sendmail
+
+clean:
+	rm -f relaymail sendmail.o $(OBJS) tests/unit
+	rm -rf .demo .asan
+
+.PHONY: all deps check check-asan demo install clean

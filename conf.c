@@ -1,0 +1,536 @@
+/*
+ * conf.c -- libconfuse schema, RELAYMAIL_* overrides, validation.
+ *
+ * Two libconfuse hazards shape this file (PITFALLS.md): its default error
+ * handler prints the offending token, which may be the password, so our
+ * handler prints only schema keys; and it expands ${VAR} inside double
+ * quotes, so the documentation steers secrets into single quotes or
+ * password_file.
+ */
+#include <confuse.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "conf.h"
+#include "util.h"
+
+enum ktype { K_STR, K_INT, K_BOOL };
+
+struct key {
+	const char	*name;
+	enum ktype	 type;
+	size_t		 off;
+	const char	*env;		/* RELAYMAIL_* override, or NULL */
+};
+
+#define S(n, e)	{ #n, K_STR, offsetof(struct conf, n), e }
+#define I(n)	{ #n, K_INT, offsetof(struct conf, n), NULL }
+#define B(n)	{ #n, K_BOOL, offsetof(struct conf, n), NULL }
+
+/* Every plain key: one row each, in SPEC §5 order. */
+static const struct key keys[] = {
+	S(host, "RELAYMAIL_HOST"),
+	I(port),
+	B(tls_verify),
+	S(tls_ca_file, "RELAYMAIL_TLS_CA_FILE"),
+	S(tls_fingerprint, NULL),
+	S(tls_cert_file, NULL),
+	S(tls_key_file, NULL),
+	B(auth_plaintext),
+	S(user, "RELAYMAIL_USER"),
+	S(password, "RELAYMAIL_PASSWORD"),
+	S(password_file, "RELAYMAIL_PASSWORD_FILE"),
+	S(password_command, NULL),
+	S(helo, NULL),
+	S(domain, "RELAYMAIL_DOMAIN"),
+	S(from, "RELAYMAIL_FROM"),
+	S(aliases, NULL),
+	S(default_to, "RELAYMAIL_DEFAULT_TO"),
+	I(timeout),
+	I(final_timeout),
+	I(retries),
+	S(dead_letter, NULL),
+	B(syslog),
+};
+
+#undef S
+#undef I
+#undef B
+
+/* Keys whose value is one word of a fixed set. */
+struct choice {
+	const char	*key;
+	const char	*words[8];
+};
+
+static const struct choice choices[] = {
+	{ "tls", { "starttls", "tls", "none" } },
+	{ "rewrite_from", { "missing", "always" } },
+	{ "auth", { "auto", "none", "plain", "login", "cram-md5",
+	    "scram-sha-256", "xoauth2", "oauthbearer" } },
+	{ "tls_min_version", { "1.2", "1.3" } },
+};
+
+/*
+ * libconfuse's error callback has no user pointer, so the message and
+ * the file name live here for the length of one conf_parse() call.
+ */
+static char		 conf_errbuf[512];
+static const char	*conf_errpath;
+
+int
+conf_is_key(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return 1;
+	for (i = 0; i < sizeof(choices) / sizeof(choices[0]); i++)
+		if (strcmp(choices[i].key, name) == 0)
+			return 1;
+	return strcmp(name, "alias") == 0 || strcmp(name, "to") == 0;
+}
+
+/*
+ * Copy msg into out, replacing every '...' quoted token that is not a
+ * schema key: libconfuse quotes values ("unexpected token 'hunter2'").
+ */
+static void
+conf_scrub(const char *msg, char *out, size_t outsz)
+{
+	struct buf	 b = { 0 };
+	const char	*p, *q;
+	char		*tok;
+
+	for (p = msg; *p != '\0'; p++) {
+		if (*p != '\'' || (q = strchr(p + 1, '\'')) == NULL) {
+			buf_addc(&b, *p);
+			continue;
+		}
+		tok = util_strndup(p + 1, (size_t)(q - p - 1));
+		if (tok != NULL && conf_is_key(tok))
+			buf_addf(&b, "'%s'", tok);
+		else
+			buf_adds(&b, "(value not shown)");
+		free(tok);
+		p = q;
+	}
+	snprintf(out, outsz, "%s", b.p != NULL ? b.p : "syntax error");
+	buf_wipe(&b);
+}
+
+static void
+conf_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
+{
+	char	raw[512], clean[400];
+
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	conf_scrub(raw, clean, sizeof(clean));
+	util_wipe(raw, sizeof(raw));
+	if (conf_errbuf[0] != '\0')
+		return;		/* keep the first: later ones are fallout */
+	snprintf(conf_errbuf, sizeof(conf_errbuf), "%s:%d: %s",
+	    conf_errpath, cfg != NULL ? cfg->line : 0, clean);
+}
+
+/* Reject values that would become a second SMTP command or header line
+ * (PITFALLS.md: CR or LF in a config value). */
+static int
+conf_validate_str(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char	*v = cfg_opt_getnstr(opt, cfg_opt_size(opt) - 1);
+	const unsigned char *p;
+
+	if (v == NULL)
+		return 0;
+	for (p = (const unsigned char *)v; *p != '\0'; p++)
+		if (*p < 0x20 && *p != '\t') {
+			cfg_error(cfg, "'%s': control character in value",
+			    opt->name);
+			return -1;
+		}
+	return 0;
+}
+
+static int
+conf_choice_index(const struct choice *ch, const char *v)
+{
+	int	i;
+
+	for (i = 0; i < 8 && ch->words[i] != NULL; i++)
+		if (util_strcasecmp(ch->words[i], v) == 0)
+			return i;
+	return -1;
+}
+
+static const struct choice *
+conf_find_choice(const char *key)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(choices) / sizeof(choices[0]); i++)
+		if (strcmp(choices[i].key, key) == 0)
+			return &choices[i];
+	return NULL;
+}
+
+static int
+conf_validate_choice(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const struct choice *ch = conf_find_choice(opt->name);
+	const char	*v = cfg_opt_getnstr(opt, 0);
+	char		 list[128] = "";
+	int		 i;
+
+	if (ch == NULL || v == NULL || conf_choice_index(ch, v) >= 0)
+		return 0;
+	for (i = 0; i < 8 && ch->words[i] != NULL; i++) {
+		strncat(list, i ? " | " : "", sizeof(list) - strlen(list) - 1);
+		strncat(list, ch->words[i], sizeof(list) - strlen(list) - 1);
+	}
+	cfg_error(cfg, "'%s' must be one of: %s", opt->name, list);
+	return -1;
+}
+
+static int
+conf_validate_nonneg(cfg_t *cfg, cfg_opt_t *opt)
+{
+	if (cfg_opt_getnint(opt, 0) < 0 || cfg_opt_getnint(opt, 0) > 65535) {
+		cfg_error(cfg, "'%s' must be between 0 and 65535", opt->name);
+		return -1;
+	}
+	return 0;
+}
+
+int
+conf_defaults(struct conf *c, struct fail *f)
+{
+	memset(c, 0, sizeof(*c));
+	c->tls = CONF_TLS_STARTTLS;
+	c->tls_verify = 1;
+	c->timeout = 60;
+	c->final_timeout = 600;
+	c->retries = 2;
+	c->syslog = 1;
+	if ((c->auth = strdup("auto")) == NULL ||
+	    (c->dead_letter = strdup("~/dead.letter")) == NULL ||
+	    (c->path = strdup(CONF_PATH)) == NULL)
+		return fail_nomem(f);
+	return 0;
+}
+
+static char **
+conf_strp(struct conf *c, const struct key *k)
+{
+	return (char **)(void *)((char *)c + k->off);
+}
+
+static int *
+conf_intp(struct conf *c, const struct key *k)
+{
+	return (int *)(void *)((char *)c + k->off);
+}
+
+/* Replace a string field, wiping the old value (it may be a secret). */
+static int
+conf_setstr(char **dst, const char *v, struct fail *f)
+{
+	char	*n = NULL;
+
+	if (v != NULL && (n = strdup(v)) == NULL)
+		return fail_nomem(f);
+	if (*dst != NULL) {
+		util_wipe(*dst, strlen(*dst));
+		free(*dst);
+	}
+	*dst = n;
+	return 0;
+}
+
+/* Apply a choice key's word to the enum fields it drives. */
+static int
+conf_apply_choice(struct conf *c, const char *key, const char *v,
+    struct fail *f)
+{
+	const struct choice *ch = conf_find_choice(key);
+	int		 i = conf_choice_index(ch, v);
+	static const enum conf_tls tlsmap[] = {
+		CONF_TLS_STARTTLS, CONF_TLS_IMPLICIT, CONF_TLS_NONE
+	};
+
+	if (i < 0)
+		return fail_set(f, EX_CONFIG, "%s: '%s' has an unknown value",
+		    c->path, key);
+	if (strcmp(key, "tls") == 0)
+		c->tls = tlsmap[i];
+	else if (strcmp(key, "rewrite_from") == 0)
+		c->rewrite_from = i == 1 ? CONF_REWRITE_ALWAYS :
+		    CONF_REWRITE_MISSING;
+	else if (strcmp(key, "auth") == 0)
+		return conf_setstr(&c->auth, ch->words[i], f);
+	else
+		return conf_setstr(&c->tls_min_version, ch->words[i], f);
+	return 0;
+}
+
+static cfg_t *
+conf_schema(void)
+{
+	static cfg_opt_t alias_opts[] = {
+		CFG_STR_LIST("to", NULL, CFGF_NONE),
+		CFG_END()
+	};
+	static cfg_opt_t opts[] = {
+		CFG_STR("host", NULL, CFGF_NONE),
+		CFG_INT("port", 0, CFGF_NONE),
+		CFG_STR("tls", NULL, CFGF_NONE),
+		CFG_BOOL("tls_verify", cfg_true, CFGF_NONE),
+		CFG_STR("tls_ca_file", NULL, CFGF_NONE),
+		CFG_STR("tls_fingerprint", NULL, CFGF_NONE),
+		CFG_STR("tls_cert_file", NULL, CFGF_NONE),
+		CFG_STR("tls_key_file", NULL, CFGF_NONE),
+		CFG_STR("tls_min_version", NULL, CFGF_NONE),
+		CFG_STR("auth", NULL, CFGF_NONE),
+		CFG_BOOL("auth_plaintext", cfg_false, CFGF_NONE),
+		CFG_STR("user", NULL, CFGF_NONE),
+		CFG_STR("password", NULL, CFGF_NONE),
+		CFG_STR("password_file", NULL, CFGF_NONE),
+		CFG_STR("password_command", NULL, CFGF_NONE),
+		CFG_STR("helo", NULL, CFGF_NONE),
+		CFG_STR("domain", NULL, CFGF_NONE),
+		CFG_STR("from", NULL, CFGF_NONE),
+		CFG_STR("rewrite_from", NULL, CFGF_NONE),
+		CFG_STR("aliases", NULL, CFGF_NONE),
+		CFG_SEC("alias", alias_opts,
+		    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+		CFG_STR("default_to", NULL, CFGF_NONE),
+		CFG_INT("timeout", 60, CFGF_NONE),
+		CFG_INT("final_timeout", 600, CFGF_NONE),
+		CFG_INT("retries", 2, CFGF_NONE),
+		CFG_STR("dead_letter", NULL, CFGF_NONE),
+		CFG_BOOL("syslog", cfg_true, CFGF_NONE),
+		CFG_END()
+	};
+	cfg_t	*cfg;
+	size_t	 i;
+
+	if ((cfg = cfg_init(opts, CFGF_NONE)) == NULL)
+		return NULL;
+	cfg_set_error_function(cfg, conf_errfunc);
+	for (i = 0; opts[i].name != NULL; i++) {
+		if (opts[i].type == CFGT_STR)
+			cfg_set_validate_func(cfg, opts[i].name,
+			    conf_find_choice(opts[i].name) != NULL ?
+			    conf_validate_choice : conf_validate_str);
+		else if (opts[i].type == CFGT_INT)
+			cfg_set_validate_func(cfg, opts[i].name,
+			    conf_validate_nonneg);
+	}
+	cfg_set_validate_func(cfg, "alias|to", conf_validate_str);
+	return cfg;
+}
+
+/* Copy the plain keys that the file set into c. */
+static int
+conf_copy_keys(struct conf *c, cfg_t *cfg, struct fail *f)
+{
+	const struct key *k;
+	char		*v;
+
+	for (k = keys; k < keys + sizeof(keys) / sizeof(keys[0]); k++) {
+		if (cfg_size(cfg, k->name) == 0)
+			continue;
+		if (k->type == K_INT)
+			*conf_intp(c, k) = (int)cfg_getint(cfg, k->name);
+		else if (k->type == K_BOOL)
+			*conf_intp(c, k) = cfg_getbool(cfg, k->name) != 0;
+		else if ((v = cfg_getstr(cfg, k->name)) != NULL) {
+			if (conf_setstr(conf_strp(c, k), v, f) == -1)
+				return -1;
+			/* libconfuse's own copy of the secret too */
+			if (strcmp(k->name, "password") == 0)
+				util_wipe(v, strlen(v));
+		}
+	}
+	return 0;
+}
+
+static int
+conf_copy_choices(struct conf *c, cfg_t *cfg, struct fail *f)
+{
+	size_t		 i;
+	const char	*v;
+
+	for (i = 0; i < sizeof(choices) / sizeof(choices[0]); i++)
+		if ((v = cfg_getstr(cfg, choices[i].key)) != NULL &&
+		    conf_apply_choice(c, choices[i].key, v, f) == -1)
+			return -1;
+	return 0;
+}
+
+static int
+conf_copy_aliases(struct conf *c, cfg_t *cfg, struct fail *f)
+{
+	unsigned int	 i, j, n = cfg_size(cfg, "alias");
+	cfg_t		*sec;
+	struct conf_alias *a;
+
+	if (n == 0)
+		return 0;
+	if ((c->alias = calloc(n, sizeof(*c->alias))) == NULL)
+		return fail_nomem(f);
+	for (i = 0; i < n; i++) {
+		sec = cfg_getnsec(cfg, "alias", i);
+		a = &c->alias[c->nalias++];
+		if ((a->name = strdup(cfg_title(sec))) == NULL)
+			return fail_nomem(f);
+		a->nto = cfg_size(sec, "to");
+		if (a->nto > 0 &&
+		    (a->to = calloc(a->nto, sizeof(*a->to))) == NULL)
+			return fail_nomem(f);
+		for (j = 0; j < a->nto; j++)
+			if ((a->to[j] = strdup(cfg_getnstr(sec, "to", j)))
+			    == NULL)
+				return fail_nomem(f);
+	}
+	return 0;
+}
+
+int
+conf_setpath(struct conf *c, const char *path, struct fail *f)
+{
+	return conf_setstr(&c->path, path, f);
+}
+
+int
+conf_parse(struct conf *c, FILE *fp, const char *path, struct fail *f)
+{
+	cfg_t	*cfg;
+	int	 rc, ret = -1;
+
+	if (conf_setstr(&c->path, path, f) == -1)
+		return -1;
+	if ((cfg = conf_schema()) == NULL)
+		return fail_nomem(f);
+	conf_errbuf[0] = '\0';
+	conf_errpath = c->path;
+	rc = cfg_parse_fp(cfg, fp);
+	if (rc != CFG_SUCCESS) {
+		fail_set(f, EX_CONFIG, "%s", conf_errbuf[0] != '\0' ?
+		    conf_errbuf : "configuration file unreadable");
+		goto out;
+	}
+	if (conf_copy_keys(c, cfg, f) == -1 ||
+	    conf_copy_choices(c, cfg, f) == -1 ||
+	    conf_copy_aliases(c, cfg, f) == -1)
+		goto out;
+	ret = 0;
+out:
+	cfg_free(cfg);
+	conf_errpath = NULL;
+	util_wipe(conf_errbuf, sizeof(conf_errbuf));
+	return ret;
+}
+
+/* Parse a decimal environment value for an int key. */
+static int
+conf_env_int(const char *name, const char *v, int *out, struct fail *f)
+{
+	char	*end;
+	long	 n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || n < 0 || n > 65535)
+		return fail_set(f, EX_CONFIG, "%s: not a number from 0 to "
+		    "65535", name);
+	*out = (int)n;
+	return 0;
+}
+
+int
+conf_env(struct conf *c, struct fail *f)
+{
+	const struct key *k;
+	const char	*v;
+
+	for (k = keys; k < keys + sizeof(keys) / sizeof(keys[0]); k++) {
+		if (k->env == NULL || (v = getenv(k->env)) == NULL)
+			continue;
+		if (strpbrk(v, "\r\n") != NULL)
+			return fail_set(f, EX_CONFIG, "%s: line break in "
+			    "value", k->env);
+		if (conf_setstr(conf_strp(c, k), v, f) == -1)
+			return -1;
+	}
+	if ((v = getenv("RELAYMAIL_PORT")) != NULL &&
+	    conf_env_int("RELAYMAIL_PORT", v, &c->port, f) == -1)
+		return -1;
+	if ((v = getenv("RELAYMAIL_TLS")) != NULL) {
+		if (conf_choice_index(conf_find_choice("tls"), v) < 0)
+			return fail_set(f, EX_CONFIG, "RELAYMAIL_TLS: must be "
+			    "starttls, tls or none");
+		if (conf_apply_choice(c, "tls", v, f) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+int
+conf_finish(struct conf *c, struct fail *f)
+{
+	static const int defport[] = {
+		[CONF_TLS_STARTTLS] = 587,
+		[CONF_TLS_IMPLICIT] = 465,
+		[CONF_TLS_NONE] = 25,
+	};
+
+	if (c->host == NULL || *c->host == '\0')
+		return fail_set(f, EX_CONFIG, "%s: 'host' is not set: name "
+		    "the smarthost (host = \"smtp.example.com\") or set "
+		    "RELAYMAIL_HOST", c->path);
+	if (c->port == 0)
+		c->port = defport[c->tls];
+	if (c->timeout == 0)
+		c->timeout = 60;
+	if (c->final_timeout == 0)
+		c->final_timeout = 600;
+	if (c->password != NULL && c->password_file != NULL)
+		return fail_set(f, EX_CONFIG, "%s: set only one of 'password' "
+		    "and 'password_file'", c->path);
+	return 0;
+}
+
+static void
+conf_free_alias(struct conf_alias *a)
+{
+	size_t	i;
+
+	for (i = 0; i < a->nto; i++)
+		free(a->to[i]);
+	free(a->to);
+	free(a->name);
+}
+
+void
+conf_free(struct conf *c)
+{
+	const struct key *k;
+	size_t		 i;
+
+	for (k = keys; k < keys + sizeof(keys) / sizeof(keys[0]); k++)
+		if (k->type == K_STR)
+			conf_setstr(conf_strp(c, k), NULL, NULL);
+	for (i = 0; i < c->nalias; i++)
+		conf_free_alias(&c->alias[i]);
+	free(c->alias);
+	free(c->auth);
+	free(c->tls_min_version);
+	free(c->path);
+	memset(c, 0, sizeof(*c));
+}

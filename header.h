@@ -1,0 +1,51 @@
+/*
+ * header.h -- the Message Submission Agent fix-ups of RFC 6409 §8 and
+ * SPEC §2.2, and -t recipient extraction.  The only module that adds or
+ * removes header fields.
+ */
+#ifndef HEADER_H
+#define HEADER_H
+
+#include <stddef.h>
+
+struct addrlist;
+struct buf;
+struct fail;
+struct msg;
+
+/* What the fix-ups need to know; time and randomness are passed in so
+ * output is exact in tests. */
+struct header_ctx {
+	long long	 now;		/* seconds since the epoch */
+	const unsigned char *rnd;	/* HEADER_RND_LEN random octets */
+	const char	*fqdn;		/* this host, for Message-ID/Received */
+	const char	*domain;	/* qualifies bare names */
+	const char	*user;		/* login name for a From we add */
+	const char	*fullname;	/* display name, or NULL */
+	unsigned long	 uid;		/* invoking uid, for Received */
+	int		 extract;	/* -t: recipients from the header */
+	int		 rewrite_from;	/* rewrite_from = always */
+	const char	*from_addr;	/* the configured from, or NULL */
+};
+
+#define HEADER_RND_LEN	12
+
+/*
+ * Produce the header to send for m into out (CRLF line endings, ending
+ * with the empty line), applying each fix-up only where needed.  With
+ * ctx->extract, the recipients of To/Cc/Bcc (or Resent-To/Cc/Bcc when
+ * the message has any Resent- field) are appended to rcpts, unqualified.
+ * Fails with EX_DATAERR when a recipient field cannot be parsed with -t,
+ * EX_OSERR on memory.  0 or -1.
+ */
+int	header_fixup(const struct msg *, const struct header_ctx *,
+	    struct buf *, struct addrlist *, struct fail *);
+
+/*
+ * Format a display name as an RFC 5322 phrase: as is when it is atoms,
+ * a quoted-string when it holds specials, an RFC 2047 encoded-word when
+ * it holds non-ASCII.  Appends to out; 0 or -1 (EX_OSERR).
+ */
+int	header_phrase(const char *, struct buf *, struct fail *);
+
+#endif /* HEADER_H */

@@ -1,0 +1,82 @@
+/*
+ * msg.h -- the message as read from standard input.
+ *
+ * Line endings are normalised while reading (LF, CRLF and lone CR all end
+ * a line; CRLF is stored), a missing final newline is supplied, and the
+ * header is split into fields.  The body is kept in memory up to
+ * MSG_MEM_MAX and spooled to an unlinked temporary file past it, so memory
+ * does not grow with the message (SPEC §7).
+ */
+#ifndef MSG_H
+#define MSG_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct fail;
+
+#define MSG_MEM_MAX	(256 * 1024)	/* body bytes kept in memory */
+#define MSG_FIELD_MAX	(1024 * 1024)	/* one header field, folded */
+#define MSG_HEADER_MAX	(16 * 1024 * 1024) /* all header fields */
+#define MSG_FIELDS_MAX	100000		/* header field count */
+
+/* One header field as read: folded lines joined by CRLF, no final CRLF. */
+struct msg_field {
+	char	*text;
+	size_t	 len;
+};
+
+struct msg {
+	struct msg_field *hv;
+	size_t		 hn;
+	size_t		 hcap;
+	size_t		 hbytes;
+	int		 hdr_overflow;	/* a limit moved the rest into the body */
+	char		*mem;		/* body, or the spool's write buffer */
+	size_t		 memlen;
+	int		 fd;		/* spool file, -1 while in memory */
+	unsigned long long bodylen;	/* body octets, CRLF endings */
+	int		 body8bit;	/* an octet >= 0x80 in the body */
+	int		 bodynul;	/* a NUL octet in the body */
+	size_t		 maxline;	/* longest body line, without CRLF */
+	unsigned long long inbytes;	/* octets read from the input */
+};
+
+/* Initialise an empty message (fd -1). */
+void	msg_init(struct msg *);
+
+/*
+ * Read a whole message from fd.  When dot_ends is set (stdin is a
+ * terminal and -i was not given) a line holding a lone "." ends it, as in
+ * classic sendmail; otherwise input runs to end of file.  A read error is
+ * EX_IOERR; temporary-file trouble EX_CANTCREAT or EX_IOERR; memory
+ * EX_OSERR.  0 or -1.
+ */
+int	msg_read(struct msg *, int, int, struct fail *);
+
+/*
+ * Copy up to n body octets from offset off into buf (CRLF line endings).
+ * Returns the count (0 at the end) or -1 (EX_IOERR).
+ */
+ssize_t	msg_body_read(const struct msg *, unsigned long long, char *, size_t,
+	    struct fail *);
+
+/* Field i's name length (up to, not including, the colon and any WSP). */
+size_t	msg_field_namelen(const struct msg_field *);
+/* Does field fl have this name (ASCII case-insensitive)? */
+int	msg_field_is(const struct msg_field *, const char *);
+
+/*
+ * Append the message to an mbox file descriptor (mboxrd: lines matching
+ * ">*From " get one more '>'), with LF line endings: a "From " line with
+ * sender and date, the given extra header lines (each "Name: value",
+ * LF-separated, may be NULL), the original header and the body.  0 or -1
+ * (EX_IOERR).
+ */
+int	msg_write_mbox(const struct msg *, int, const char *, long long,
+	    const char *, struct fail *);
+
+/* Release memory and close the spool. */
+void	msg_free(struct msg *);
+
+#endif /* MSG_H */

@@ -1,0 +1,540 @@
+/*
+ * sendmail.c -- relaymail's main: the name it is called by, the sendmail
+ * command line, the privilege sequence, and the only exit.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "log.h"
+#include "msg.h"
+#include "priv.h"
+#include "relay.h"
+#include "util.h"
+
+#ifndef RELAYMAIL_VERSION
+#define RELAYMAIL_VERSION	"0.1"
+#endif
+
+enum mode {
+	MODE_DELIVER,		/* -bm */
+	MODE_QUEUE,		/* -bp, mailq */
+	MODE_ALIASES,		/* -bi, -I, newaliases */
+	MODE_SERVE,		/* -bs */
+	MODE_VERIFY,		/* -bv */
+	MODE_RUNQ,		/* -q: there is no queue */
+	MODE_HELP,
+	MODE_VERSION,
+	MODE_CHECK
+};
+
+struct opts {
+	enum mode	 mode;
+	int		 extract;
+	int		 ignore_dots;
+	int		 verbose;
+	int		 body8bit;
+	const char	*sender;
+	const char	*fullname;
+	const char	*config;
+	const char	*tag;
+	const char	*dsn_notify;
+	const char	*dsn_ret;
+	const char	*envid;
+	char		**rcpt;
+	size_t		 nrcpt;
+};
+
+enum argkind {
+	ARG_NONE,	/* a flag: -t */
+	ARG_REQ,	/* glued or the next word: -fADDR, -f ADDR */
+	ARG_GLUED	/* optional, glued only: -q30m, -d0.1 */
+};
+
+typedef int	(*opt_fn)(struct opts *, const char *, struct fail *);
+
+struct option {
+	char		 c;
+	enum argkind	 arg;
+	opt_fn		 fn;
+};
+
+static int
+opt_ignore(struct opts *o, const char *a, struct fail *f)
+{
+	(void)o;
+	(void)a;
+	(void)f;
+	return 0;
+}
+
+static int
+opt_t(struct opts *o, const char *a, struct fail *f)
+{
+	(void)a;
+	(void)f;
+	o->extract = 1;
+	return 0;
+}
+
+static int
+opt_i(struct opts *o, const char *a, struct fail *f)
+{
+	(void)a;
+	(void)f;
+	o->ignore_dots = 1;
+	return 0;
+}
+
+static int
+opt_v(struct opts *o, const char *a, struct fail *f)
+{
+	(void)a;
+	(void)f;
+	o->verbose = 1;
+	return 0;
+}
+
+static int
+opt_I(struct opts *o, const char *a, struct fail *f)
+{
+	(void)a;
+	(void)f;
+	o->mode = MODE_ALIASES;
+	return 0;
+}
+
+static int
+opt_q(struct opts *o, const char *a, struct fail *f)
+{
+	(void)a;
+	(void)f;
+	o->mode = MODE_RUNQ;
+	return 0;
+}
+
+/* -f and -r: the envelope sender; CR/LF would forge a second command
+ * (PITFALLS.md: msmtp's -f injection). */
+static int
+opt_f(struct opts *o, const char *a, struct fail *f)
+{
+	if (strpbrk(a, "\r\n") != NULL)
+		return fail_set(f, EX_USAGE, "-f: line break in the address");
+	o->sender = a;
+	return 0;
+}
+
+static int
+opt_F(struct opts *o, const char *a, struct fail *f)
+{
+	if (strpbrk(a, "\r\n") != NULL)
+		return fail_set(f, EX_USAGE, "-F: line break in the name");
+	o->fullname = a;
+	return 0;
+}
+
+static int
+opt_C(struct opts *o, const char *a, struct fail *f)
+{
+	(void)f;
+	o->config = a;
+	return 0;
+}
+
+static int
+opt_L(struct opts *o, const char *a, struct fail *f)
+{
+	(void)f;
+	o->tag = a;
+	return 0;
+}
+
+/* -b: the operation mode (sendmail(8), Postfix sendmail(1)). */
+static int
+opt_b(struct opts *o, const char *a, struct fail *f)
+{
+	static const struct {
+		const char	*name;
+		enum mode	 mode;
+	} modes[] = {
+		{ "m", MODE_DELIVER }, { "p", MODE_QUEUE },
+		{ "i", MODE_ALIASES }, { "s", MODE_SERVE },
+		{ "v", MODE_VERIFY },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (strcmp(a, modes[i].name) == 0) {
+			o->mode = modes[i].mode;
+			return 0;
+		}
+	return fail_set(f, EX_USAGE, "-b%s: relaymail has no such mode (it "
+	    "has -bm, -bp, -bi, -bs, -bv)", a);
+}
+
+static int
+opt_B(struct opts *o, const char *a, struct fail *f)
+{
+	if (util_strcasecmp(a, "8BITMIME") == 0)
+		o->body8bit = 1;
+	else if (util_strcasecmp(a, "7BIT") != 0)
+		return fail_set(f, EX_USAGE, "-B %s: the body type is 7BIT or "
+		    "8BITMIME", a);
+	return 0;
+}
+
+/* -N: never, or a list of success, failure, delay (RFC 3461 §4.1). */
+static int
+opt_N(struct opts *o, const char *a, struct fail *f)
+{
+	static const char *const words[] = { "success", "failure", "delay" };
+	const char	*p = a;
+	size_t		 k, i;
+
+	if (util_strcasecmp(a, "never") == 0) {
+		o->dsn_notify = a;
+		return 0;
+	}
+	while (*p != '\0') {
+		k = strcspn(p, ",");
+		for (i = 0; i < 3; i++)
+			if (k == strlen(words[i]) &&
+			    util_strncasecmp(p, words[i], k) == 0)
+				break;
+		if (i == 3)
+			return fail_set(f, EX_USAGE, "-N %s: use never, or "
+			    "success,failure,delay", a);
+		p += k + (p[k] == ',');
+	}
+	o->dsn_notify = a;
+	return 0;
+}
+
+static int
+opt_R(struct opts *o, const char *a, struct fail *f)
+{
+	if (util_strcasecmp(a, "full") != 0 && util_strcasecmp(a, "hdrs") != 0)
+		return fail_set(f, EX_USAGE, "-R %s: use full or hdrs", a);
+	o->dsn_ret = a;
+	return 0;
+}
+
+static int
+opt_V(struct opts *o, const char *a, struct fail *f)
+{
+	(void)f;
+	o->envid = a;
+	return 0;
+}
+
+/* -oi / -o i: ignore dots; every other -o option is sendmail's
+ * queue or error-mode tuning, meaningless without a queue. */
+static int
+opt_o(struct opts *o, const char *a, struct fail *f)
+{
+	(void)f;
+	if (strcmp(a, "i") == 0)
+		o->ignore_dots = 1;
+	return 0;
+}
+
+static int
+opt_O(struct opts *o, const char *a, struct fail *f)
+{
+	size_t	k = strcspn(a, "=");
+
+	(void)f;
+	if (k == 10 && util_strncasecmp(a, "IgnoreDots", 10) == 0 &&
+	    (a[k] == '\0' || strchr("TtYy1", a[k + 1]) != NULL))
+		o->ignore_dots = 1;
+	return 0;
+}
+
+/*
+ * Every option of sendmail 8 and Postfix's sendmail (SPEC §1).  The
+ * ignored ones are accepted because real callers pass them; an option
+ * outside this table is refused, since guessing whether it takes an
+ * argument could send mail to the wrong address.
+ */
+static const struct option options[] = {
+	{ 'A', ARG_REQ, opt_ignore },	/* -Ac/-Am: submit.cf choice */
+	{ 'B', ARG_REQ, opt_B },
+	{ 'C', ARG_REQ, opt_C },
+	{ 'D', ARG_REQ, opt_ignore },	/* debug log file */
+	{ 'F', ARG_REQ, opt_F },
+	{ 'G', ARG_NONE, opt_ignore },	/* gateway submission */
+	{ 'I', ARG_NONE, opt_I },	/* = newaliases */
+	{ 'L', ARG_REQ, opt_L },
+	{ 'M', ARG_REQ, opt_ignore },	/* macro definition */
+	{ 'N', ARG_REQ, opt_N },
+	{ 'O', ARG_REQ, opt_O },
+	{ 'Q', ARG_GLUED, opt_ignore },	/* quarantine */
+	{ 'R', ARG_REQ, opt_R },
+	{ 'U', ARG_NONE, opt_ignore },	/* initial user submission */
+	{ 'V', ARG_REQ, opt_V },
+	{ 'X', ARG_REQ, opt_ignore },	/* traffic log: never written */
+	{ 'b', ARG_REQ, opt_b },
+	{ 'd', ARG_GLUED, opt_ignore },	/* debug flags */
+	{ 'e', ARG_GLUED, opt_ignore },	/* old form of -oe */
+	{ 'f', ARG_REQ, opt_f },
+	{ 'h', ARG_REQ, opt_ignore },	/* hop count */
+	{ 'i', ARG_NONE, opt_i },
+	{ 'm', ARG_NONE, opt_ignore },	/* me too: always */
+	{ 'n', ARG_NONE, opt_ignore },	/* no aliasing */
+	{ 'o', ARG_REQ, opt_o },
+	{ 'p', ARG_REQ, opt_ignore },	/* protocol:host */
+	{ 'q', ARG_GLUED, opt_q },
+	{ 'r', ARG_REQ, opt_f },
+	{ 's', ARG_NONE, opt_ignore },	/* old: save From lines */
+	{ 't', ARG_NONE, opt_t },
+	{ 'v', ARG_NONE, opt_v },
+};
+
+static const struct option *
+opt_find(char c)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+		if (options[i].c == c)
+			return &options[i];
+	return NULL;
+}
+
+static int
+opt_long(struct opts *o, const char *a, struct fail *f)
+{
+	static const struct {
+		const char	*name;
+		enum mode	 mode;
+	} longs[] = {
+		{ "--help", MODE_HELP }, { "--version", MODE_VERSION },
+		{ "--check", MODE_CHECK },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(longs) / sizeof(longs[0]); i++)
+		if (strcmp(a, longs[i].name) == 0) {
+			o->mode = longs[i].mode;
+			return 0;
+		}
+	return fail_set(f, EX_USAGE, "unknown option %s (see relaymail "
+	    "--help)", a);
+}
+
+/* One word of clustered options (-ti, -FCronDaemon, -tf root); *i is
+ * advanced past a separate argument. */
+static int
+opt_word(struct opts *o, int argc, char **argv, int *i, struct fail *f)
+{
+	const struct option *op;
+	const char	*p = argv[*i] + 1, *arg;
+
+	for (; *p != '\0'; p++) {
+		if ((op = opt_find(*p)) == NULL)
+			return fail_set(f, EX_USAGE, "unknown option -%c (see "
+			    "relaymail --help)", *p);
+		if (op->arg == ARG_NONE) {
+			if (op->fn(o, NULL, f) == -1)
+				return -1;
+			continue;
+		}
+		arg = p + 1;
+		if (*arg == '\0' && op->arg == ARG_REQ) {
+			if (*i + 1 >= argc)
+				return fail_set(f, EX_USAGE, "option -%c needs "
+				    "an argument", *p);
+			arg = argv[++*i];
+		}
+		return op->fn(o, arg, f);
+	}
+	return 0;
+}
+
+/* Options stop at "--" or the first recipient, so a recipient that
+ * starts with '-' after "--" is never taken for an option. */
+static int
+opt_parse(struct opts *o, int argc, char **argv, struct fail *f)
+{
+	int	i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		}
+		if (argv[i][0] != '-' || argv[i][1] == '\0')
+			break;
+		if (argv[i][1] == '-' && opt_long(o, argv[i], f) == -1)
+			return -1;
+		if (argv[i][1] != '-' && opt_word(o, argc, argv, &i, f) == -1)
+			return -1;
+	}
+	o->rcpt = argv + i;
+	o->nrcpt = (size_t)(argc - i);
+	return 0;
+}
+
+/* mailq = -bp, newaliases = -bi, anything else is sendmail. */
+static enum mode
+mode_by_name(const char *argv0)
+{
+	const char	*base = strrchr(argv0, '/');
+
+	base = base != NULL ? base + 1 : argv0;
+	if (strcmp(base, "mailq") == 0)
+		return MODE_QUEUE;
+	if (strcmp(base, "newaliases") == 0)
+		return MODE_ALIASES;
+	return MODE_DELIVER;
+}
+
+static void
+usage_help(void)
+{
+	printf("usage: sendmail [options] [--] [recipient ...] < message\n"
+	    "Relay one message to the smarthost of %s.\n\n"
+	    "  -t            recipients from To, Cc, Bcc (plus any given)\n"
+	    "  -i, -oi       a lone '.' line does not end the message\n"
+	    "  -f, -r ADDR   envelope sender ('<>' for none)\n"
+	    "  -F NAME       full name for a From header relaymail adds\n"
+	    "  -C FILE       another configuration file\n"
+	    "  -B TYPE       7BIT or 8BITMIME\n"
+	    "  -N, -R, -V    delivery status notification options\n"
+	    "  -L TAG        syslog tag\n"
+	    "  -v            show the SMTP dialogue (secrets redacted)\n"
+	    "  -bm           deliver (default); -bp: print the (empty) queue;"
+	    "\n"
+	    "  -bi           nothing to rebuild\n"
+	    "  --check       test the configuration: connect, TLS, AUTH; "
+	    "send nothing\n"
+	    "  --version     print the version\n\n"
+	    "Other sendmail options (-o..., -O..., -h, -q, -U, -n, -m, -G, "
+	    "-X, ...)\nare accepted and ignored.  Exit status: sysexits(3)."
+	    "\n", CONF_PATH);
+}
+
+/* Read the message and keep it: a failure must never lose it. */
+static void
+keep_message(const struct conf *c, int dot_ends, const char *why)
+{
+	struct msg	m;
+	struct fail	f;
+
+	msg_init(&m);
+	if (msg_read(&m, STDIN_FILENO, dot_ends, &f) == -1)
+		log_err("%s", f.msg);
+	if (m.inbytes > 0)
+		relay_save(c, &m, NULL, why);
+	msg_free(&m);
+}
+
+static int
+run_quick(const struct opts *o)
+{
+	switch (o->mode) {
+	case MODE_HELP:
+		usage_help();
+		return EX_OK;
+	case MODE_VERSION:
+		printf("relaymail %s\n", RELAYMAIL_VERSION);
+		return EX_OK;
+	case MODE_QUEUE:
+		printf("Mail queue is empty\n");
+		return EX_OK;
+	default:	/* -bi, -q: no aliases database, no queue */
+		return EX_OK;
+	}
+}
+
+static int
+run_deliver(const struct opts *o, const struct conf *c)
+{
+	struct relay_opts ro = { 0 };
+	struct msg	 m;
+	struct fail	 f;
+	int		 dot_ends = isatty(STDIN_FILENO) && !o->ignore_dots;
+	int		 ex = EX_OK;
+
+	msg_init(&m);
+	if (msg_read(&m, STDIN_FILENO, dot_ends, &f) == -1) {
+		log_err("%s", f.msg);
+		relay_save(c, &m, NULL, f.msg);
+		msg_free(&m);
+		return f.ex;
+	}
+	ro.extract = o->extract;
+	ro.sender = o->sender;
+	ro.fullname = o->fullname;
+	ro.body8bit = o->body8bit;
+	if (relay_message(c, &m, o->rcpt, o->nrcpt, &ro, &f) == -1) {
+		log_err("%s", f.msg);
+		relay_save(c, &m, NULL, f.msg);
+		ex = f.ex;
+	}
+	msg_free(&m);
+	return ex;
+}
+
+static int
+run(const struct opts *o)
+{
+	struct conf	c;
+	struct fail	f;
+	int		ex, dot_ends = isatty(STDIN_FILENO) && !o->ignore_dots;
+
+	if (conf_defaults(&c, &f) == -1 ||
+	    priv_load_config(&c, o->config, &f) == -1) {
+		log_err("%s", f.msg);
+		if (o->mode == MODE_DELIVER && f.ex != EX_OSERR)
+			keep_message(NULL, dot_ends, f.msg);
+		conf_free(&c);
+		return f.ex;
+	}
+	log_set_syslog(c.syslog);
+	if (o->mode == MODE_CHECK)
+		ex = relay_check(&c, &f) == 0 ? EX_OK : f.ex;
+	else if (o->mode == MODE_DELIVER)
+		ex = run_deliver(o, &c);
+	else {
+		log_err("%s is not available yet in this version",
+		    o->mode == MODE_SERVE ? "-bs" : "-bv");
+		ex = EX_UNAVAILABLE;
+	}
+	conf_free(&c);
+	return ex;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts	o = { 0 };
+	struct fail	f;
+	int		ex;
+
+	priv_init();
+	o.mode = mode_by_name(argc > 0 ? argv[0] : "sendmail");
+	/* A usage error leaves stdin unread, as in sendmail: reading
+	 * it could hang a caller that never closes it. */
+	if (opt_parse(&o, argc, argv, &f) == -1) {
+		log_err("%s", f.msg);
+		return EX_USAGE;
+	}
+	log_init(o.tag, 1, o.verbose);
+	if (o.mode == MODE_HELP || o.mode == MODE_VERSION ||
+	    o.mode == MODE_QUEUE || o.mode == MODE_ALIASES ||
+	    o.mode == MODE_RUNQ) {
+		if (priv_drop(&f) == -1) {
+			log_err("%s", f.msg);
+			return f.ex;
+		}
+		return run_quick(&o);
+	}
+	ex = run(&o);
+	fflush(stdout);
+	exit(ex);
+}

@@ -1,0 +1,87 @@
+/*
+ * smtp.h -- the SMTP submission client (RFC 5321, RFC 6409): replies,
+ * EHLO capabilities, STARTTLS (RFC 3207), AUTH (RFC 4954), MAIL/RCPT/DATA
+ * with PIPELINING (RFC 2920), dot-stuffing, QUIT, the redacted -v trace.
+ * No message policy lives here: addresses arrive final.
+ */
+#ifndef SMTP_H
+#define SMTP_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "conf.h"
+
+struct fail;
+struct smtp;
+struct tls_ctx;
+
+struct smtp_opts {
+	const char	*host;		/* smarthost name: TLS and messages */
+	const char	*helo;		/* EHLO argument */
+	enum conf_tls	 tls;
+	struct tls_ctx	*tls_ctx;
+	const char	*auth;		/* "auto", "none" or a mechanism */
+	const char	*user;		/* NULL: no AUTH */
+	const char	*pass;
+	int		 auth_plaintext;
+	int		 timeout_ms;
+	int		 final_timeout_ms;
+};
+
+/* One envelope: addresses already qualified and checked. */
+struct smtp_env {
+	const char	*from;		/* "" for the null sender */
+	const char	**rcpt;
+	size_t		 nrcpt;
+	unsigned long long size;	/* message octets, for SIZE= */
+	int		 body8bit;	/* ask for BODY=8BITMIME */
+};
+
+/* Where the message octets come from (CRLF lines, unstuffed). */
+struct smtp_source {
+	ssize_t	(*read)(void *, char *, size_t, struct fail *);
+	void	*arg;
+};
+
+/*
+ * Take over a connected socket and bring the session to the point where
+ * a transaction can start: greeting, EHLO, STARTTLS and EHLO again (or
+ * implicit TLS), AUTH.  Nothing is sent in the clear that TLS was meant
+ * to protect: a missing STARTTLS, a refused or failed handshake, a bad
+ * certificate or injected plaintext end the session (EX_TEMPFAIL /
+ * EX_PROTOCOL).  AUTH refused is EX_NOPERM.  NULL on failure (the socket
+ * is closed).
+ */
+struct smtp	*smtp_open(int, const struct smtp_opts *, struct fail *);
+
+/*
+ * One transaction.  All or nothing: when any recipient is refused no
+ * body is sent (RSET, or the connection dropped before the final dot).
+ * *after_dot is set once the final dot was sent, so the caller knows
+ * the message may have been delivered.  0, or -1 with EX_TEMPFAIL (4xx,
+ * network), EX_NOUSER (a recipient refused with 5xx), EX_UNAVAILABLE
+ * (other 5xx), EX_PROTOCOL.
+ */
+int	smtp_send(struct smtp *, const struct smtp_env *, struct smtp_source *,
+	    int *, struct fail *);
+
+/* QUIT (best effort) and close; NULL is fine. */
+void	smtp_close(struct smtp *);
+
+/* The peer's TLS description and pin, for --check. */
+int	smtp_tls_info(const struct smtp *, char *, size_t, char *, size_t);
+/* The AUTH mechanism used, or NULL. */
+const char *smtp_auth_used(const struct smtp *);
+
+typedef int	(*smtp_writer)(void *, const char *, size_t, struct fail *);
+
+/*
+ * Dot-stuff p[0..n) (RFC 5321 §4.5.2), which holds CRLF lines, through
+ * w.  *bol carries "at the beginning of a line" across calls (start it
+ * at 1) so a '.' at a buffer boundary is stuffed too.  0 or -1.
+ */
+int	smtp_dotstuff(const char *, size_t, int *, smtp_writer, void *,
+	    struct fail *);
+
+#endif /* SMTP_H */

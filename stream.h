@@ -1,0 +1,58 @@
+/*
+ * stream.h -- buffered line I/O over a socket or a TLS session, every
+ * wait bounded by poll().  The only module that reads or writes the
+ * socket, so the protocol code never knows whether TLS is on.
+ */
+#ifndef STREAM_H
+#define STREAM_H
+
+#include <stddef.h>
+
+struct fail;
+struct stream;
+struct tls_ctx;
+
+#define STREAM_LINE_MAX	4096	/* RFC 5321 §4.5.3.1.5 says 512 */
+
+/* Wrap a connected non-blocking socket; the stream owns it.  NULL on
+ * memory exhaustion. */
+struct stream	*stream_new(int);
+
+/* Bound every following read, write and handshake by ms (per call). */
+void	stream_set_timeout(struct stream *, int);
+
+/*
+ * Perform the TLS handshake on the stream for host and check the peer
+ * (tls.c's policy).  Fails with EX_PROTOCOL when unread plaintext is
+ * buffered (STARTTLS response injection), EX_TEMPFAIL otherwise.
+ */
+int	stream_starttls(struct stream *, struct tls_ctx *, const char *,
+	    struct fail *);
+
+/* Queue n octets; full buffers go out as they fill.  0 or -1. */
+int	stream_write(struct stream *, const void *, size_t, struct fail *);
+
+/* Send everything queued, in as few writes as the buffer allows. */
+int	stream_flush(struct stream *, struct fail *);
+
+/*
+ * Read one line (CRLF or LF stripped) into line[0..max), NUL-terminated,
+ * its length in *len.  A line longer than max-1 is EX_PROTOCOL; EOF,
+ * timeout and I/O errors are EX_TEMPFAIL.  0 or -1.
+ */
+int	stream_getline(struct stream *, char *, size_t, size_t *,
+	    struct fail *);
+
+/* Octets received but not yet consumed. */
+size_t	stream_pending(const struct stream *);
+
+/* Is TLS on?  Its peer public key pin for --check, or -1. */
+int	stream_is_tls(const struct stream *);
+int	stream_peer_pin(const struct stream *, char *, size_t);
+/* One line about the peer certificate and the protocol, for --check. */
+int	stream_peer_info(const struct stream *, char *, size_t);
+
+/* Close the TLS session (best effort) and the socket; free. */
+void	stream_close(struct stream *);
+
+#endif /* STREAM_H */

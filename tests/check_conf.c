@@ -1,0 +1,192 @@
+/*
+ * conf.c: the schema, defaults, errors that name file and line but never
+ * a value, RELAYMAIL_* overrides.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "conf.h"
+#include "util.h"
+
+static int
+parse(struct conf *c, const char *text, struct fail *f)
+{
+	FILE	*fp = tmpfile();
+	int	 r;
+
+	fputs(text, fp);
+	rewind(fp);
+	ck_assert_int_eq(conf_defaults(c, f), 0);
+	r = conf_parse(c, fp, "test.conf", f);
+	fclose(fp);
+	return r;
+}
+
+START_TEST(test_full_example)
+{
+	struct conf	c;
+	struct fail	f;
+	static const char text[] =
+	    "host = \"smtp.example.com\"\n"
+	    "port = 2525\n"
+	    "tls = tls\n"
+	    "tls_verify = true\n"
+	    "tls_ca_file = \"/etc/ssl/certs/ca-certificates.crt\"\n"
+	    "auth = plain\n"
+	    "user = \"alice@example.com\"\n"
+	    "password = 'p@ss w0rd ${HOME} \"q\" #x'\n"
+	    "helo = \"host.example.com\"\n"
+	    "domain = \"example.com\"\n"
+	    "from = \"alerts@example.com\"\n"
+	    "rewrite_from = always\n"
+	    "aliases = \"/etc/aliases\"\n"
+	    "alias root { to = {\"ops@example.com\", \"oncall@example.com\"} }\n"
+	    "default_to = \"ops@example.com\"\n"
+	    "timeout = 30\nfinal_timeout = 300\nretries = 1\n"
+	    "dead_letter = \"\"\nsyslog = false\n";
+
+	ck_assert_int_eq(parse(&c, text, &f), 0);
+	ck_assert_int_eq(conf_finish(&c, &f), 0);
+	ck_assert_str_eq(c.host, "smtp.example.com");
+	ck_assert_int_eq(c.port, 2525);
+	ck_assert_int_eq(c.tls, CONF_TLS_IMPLICIT);
+	ck_assert_str_eq(c.auth, "plain");
+	/* single quotes: the exact bytes, no ${} expansion */
+	ck_assert_str_eq(c.password, "p@ss w0rd ${HOME} \"q\" #x");
+	ck_assert_int_eq(c.rewrite_from, CONF_REWRITE_ALWAYS);
+	ck_assert_uint_eq(c.nalias, 1);
+	ck_assert_str_eq(c.alias[0].name, "root");
+	ck_assert_uint_eq(c.alias[0].nto, 2);
+	ck_assert_str_eq(c.alias[0].to[1], "oncall@example.com");
+	ck_assert_int_eq(c.timeout, 30);
+	ck_assert_int_eq(c.retries, 1);
+	ck_assert_str_eq(c.dead_letter, "");
+	ck_assert_int_eq(c.syslog, 0);
+	conf_free(&c);
+}
+END_TEST
+
+START_TEST(test_defaults)
+{
+	struct conf	c;
+	struct fail	f;
+
+	ck_assert_int_eq(parse(&c, "host = \"h\"\n", &f), 0);
+	ck_assert_int_eq(conf_finish(&c, &f), 0);
+	ck_assert_int_eq(c.port, 587);
+	ck_assert_int_eq(c.tls, CONF_TLS_STARTTLS);
+	ck_assert_int_eq(c.tls_verify, 1);
+	ck_assert_str_eq(c.auth, "auto");
+	ck_assert_int_eq(c.timeout, 60);
+	ck_assert_int_eq(c.final_timeout, 600);
+	ck_assert_int_eq(c.retries, 2);
+	ck_assert_str_eq(c.dead_letter, "~/dead.letter");
+	ck_assert_int_eq(c.syslog, 1);
+	conf_free(&c);
+	ck_assert_int_eq(parse(&c, "host = \"h\"\ntls = none\n", &f), 0);
+	ck_assert_int_eq(conf_finish(&c, &f), 0);
+	ck_assert_int_eq(c.port, 25);
+	conf_free(&c);
+}
+END_TEST
+
+START_TEST(test_errors_name_line_not_value)
+{
+	struct conf	c;
+	struct fail	f;
+
+	ck_assert_int_eq(parse(&c, "host = \"h\"\n\nbogus = 1\n", &f), -1);
+	ck_assert_int_eq(f.ex, EX_CONFIG);
+	ck_assert_ptr_nonnull(strstr(f.msg, "test.conf:3"));
+	conf_free(&c);
+	ck_assert_int_eq(parse(&c, "tls = maybe\n", &f), -1);
+	ck_assert_ptr_nonnull(strstr(f.msg, "test.conf:1"));
+	ck_assert_ptr_nonnull(strstr(f.msg, "'tls'"));
+	ck_assert_ptr_null(strstr(f.msg, "maybe"));
+	conf_free(&c);
+	/* a syntax error next to the password must not print it */
+	ck_assert_int_eq(parse(&c, "host = \"h\"\npassword = hunter2 "
+	    "s3cr3t\n", &f), -1);
+	ck_assert_ptr_null(strstr(f.msg, "hunter2"));
+	ck_assert_ptr_null(strstr(f.msg, "s3cr3t"));
+	ck_assert_ptr_nonnull(strstr(f.msg, "test.conf:2"));
+	conf_free(&c);
+	ck_assert_int_eq(parse(&c, "port = x9z\n", &f), -1);
+	ck_assert_ptr_null(strstr(f.msg, "x9z"));
+	conf_free(&c);
+}
+END_TEST
+
+START_TEST(test_host_required)
+{
+	struct conf	c;
+	struct fail	f;
+
+	ck_assert_int_eq(parse(&c, "port = 25\n", &f), 0);
+	ck_assert_int_eq(conf_finish(&c, &f), -1);
+	ck_assert_int_eq(f.ex, EX_CONFIG);
+	ck_assert_ptr_nonnull(strstr(f.msg, "'host'"));
+	conf_free(&c);
+}
+END_TEST
+
+START_TEST(test_env)
+{
+	struct conf	c;
+	struct fail	f;
+
+	ck_assert_int_eq(parse(&c, "host = \"file\"\nport = 25\n", &f), 0);
+	setenv("RELAYMAIL_HOST", "env.example", 1);
+	setenv("RELAYMAIL_PORT", "465", 1);
+	setenv("RELAYMAIL_TLS", "tls", 1);
+	setenv("RELAYMAIL_PASSWORD", "from env", 1);
+	ck_assert_int_eq(conf_env(&c, &f), 0);
+	ck_assert_str_eq(c.host, "env.example");
+	ck_assert_int_eq(c.port, 465);
+	ck_assert_int_eq(c.tls, CONF_TLS_IMPLICIT);
+	ck_assert_str_eq(c.password, "from env");
+	setenv("RELAYMAIL_FROM", "a@b\r\nRCPT TO:<x@y>", 1);
+	ck_assert_int_eq(conf_env(&c, &f), -1);
+	ck_assert_int_eq(f.ex, EX_CONFIG);
+	unsetenv("RELAYMAIL_FROM");
+	setenv("RELAYMAIL_PORT", "99999", 1);
+	ck_assert_int_eq(conf_env(&c, &f), -1);
+	unsetenv("RELAYMAIL_HOST");
+	unsetenv("RELAYMAIL_PORT");
+	unsetenv("RELAYMAIL_TLS");
+	unsetenv("RELAYMAIL_PASSWORD");
+	conf_free(&c);
+}
+END_TEST
+
+START_TEST(test_control_chars)
+{
+	struct conf	c;
+	struct fail	f;
+
+	/* libconfuse turns \n inside quotes into a newline: refuse it */
+	ck_assert_int_eq(parse(&c, "from = \"a@b\\nRCPT TO:<x@y>\"\n", &f),
+	    -1);
+	ck_assert_int_eq(f.ex, EX_CONFIG);
+	conf_free(&c);
+}
+END_TEST
+
+Suite *
+conf_suite(void)
+{
+	Suite	*s = suite_create("conf");
+	TCase	*tc = tcase_create("parse");
+
+	tcase_add_test(tc, test_full_example);
+	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_errors_name_line_not_value);
+	tcase_add_test(tc, test_host_required);
+	tcase_add_test(tc, test_env);
+	tcase_add_test(tc, test_control_chars);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,228 @@
+/*
+ * msg.c: line endings, dots, header splitting, spooling, mbox.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "msg.h"
+#include "testutil.h"
+#include "util.h"
+
+static void
+read_ok(struct msg *m, const char *s, int dot_ends)
+{
+	struct fail	f;
+
+	ck_assert_int_eq(tu_read_msg(m, s, strlen(s), dot_ends, &f), 0);
+}
+
+static void
+assert_body(const struct msg *m, const char *want)
+{
+	struct buf	b = { 0 };
+
+	tu_body(m, &b);
+	ck_assert_str_eq(b.p, want);
+	ck_assert_uint_eq(m->bodylen, strlen(want));
+	buf_free(&b);
+}
+
+START_TEST(test_line_endings)
+{
+	static const char *in[] = {
+		"To: a\n\nx\ny\n",
+		"To: a\r\n\r\nx\r\ny\r\n",
+		"To: a\r\rx\ry\r",
+		"To: a\n\nx\r\ny",		/* mixed, no final newline */
+	};
+	struct msg	m;
+	size_t		i;
+
+	for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		read_ok(&m, in[i], 0);
+		ck_assert_uint_eq(m.hn, 1);
+		ck_assert_str_eq(m.hv[0].text, "To: a");
+		assert_body(&m, "x\r\ny\r\n");
+		msg_free(&m);
+	}
+}
+END_TEST
+
+START_TEST(test_crlf_headers_lf_body)
+{
+	struct msg	m;
+
+	/* PHP's mail(): CRLF header, LF body */
+	read_ok(&m, "To: a@x\r\nSubject: s\r\n\r\nl1\nl2\n", 0);
+	ck_assert_uint_eq(m.hn, 2);
+	assert_body(&m, "l1\r\nl2\r\n");
+	msg_free(&m);
+}
+END_TEST
+
+START_TEST(test_dots_pipe)
+{
+	struct msg	m;
+
+	/* not a terminal: a lone "." is text, the rest is not lost */
+	read_ok(&m, "To: a\n\n.\n..\nafter\n", 0);
+	assert_body(&m, ".\r\n..\r\nafter\r\n");
+	msg_free(&m);
+}
+END_TEST
+
+START_TEST(test_dots_terminal)
+{
+	struct msg	m;
+
+	read_ok(&m, "To: a\n\n.x\n..\n.\nnot read\n", 1);
+	assert_body(&m, ".x\r\n..\r\n");
+	msg_free(&m);
+	read_ok(&m, "To: a\n\nx\r.\r\n", 1);
+	assert_body(&m, "x\r\n");
+	msg_free(&m);
+	read_ok(&m, "To: a\n\nx\n.", 1);	/* "." then EOF */
+	assert_body(&m, "x\r\n");
+	msg_free(&m);
+}
+END_TEST
+
+START_TEST(test_folding)
+{
+	struct msg	m;
+
+	read_ok(&m, "Subject: a\n b\n\tc\nTo: x\n\nbody\n", 0);
+	ck_assert_uint_eq(m.hn, 2);
+	ck_assert_str_eq(m.hv[0].text, "Subject: a\r\n b\r\n\tc");
+	ck_assert(msg_field_is(&m.hv[0], "subject"));
+	ck_assert(!msg_field_is(&m.hv[0], "subj"));
+	ck_assert(msg_field_is(&m.hv[1], "TO"));
+	msg_free(&m);
+}
+END_TEST
+
+START_TEST(test_no_separator)
+{
+	struct msg	m;
+
+	/* A non-header line ends the header (Postfix does the same). */
+	read_ok(&m, "To: a\nthis is text\nmore\n", 0);
+	ck_assert_uint_eq(m.hn, 1);
+	assert_body(&m, "this is text\r\nmore\r\n");
+	msg_free(&m);
+	read_ok(&m, "just a body\n", 0);
+	ck_assert_uint_eq(m.hn, 0);
+	assert_body(&m, "just a body\r\n");
+	msg_free(&m);
+}
+END_TEST
+
+START_TEST(test_mbox_from_line)
+{
+	struct msg	m;
+
+	read_ok(&m, "From alice Mon Jan  1 00:00:00 2024\nTo: a\n\nb\n", 0);
+	ck_assert_uint_eq(m.hn, 1);
+	ck_assert_str_eq(m.hv[0].text, "To: a");
+	msg_free(&m);
+}
+END_TEST
+
+START_TEST(test_empty_and_flags)
+{
+	struct msg	m;
+
+	read_ok(&m, "", 0);
+	ck_assert_uint_eq(m.hn, 0);
+	ck_assert_uint_eq(m.bodylen, 0);
+	msg_free(&m);
+	read_ok(&m, "To: a\n\n\xc3\xa9t\xc3\xa9\n", 0);
+	ck_assert(m.body8bit);
+	ck_assert(!m.bodynul);
+	ck_assert_uint_eq(m.maxline, 5);
+	msg_free(&m);
+}
+END_TEST
+
+START_TEST(test_nul_kept)
+{
+	struct msg	m;
+	struct fail	f;
+	static const char in[] = "To: a\n\nx\0y\n";
+
+	ck_assert_int_eq(tu_read_msg(&m, in, sizeof(in) - 1, 0, &f), 0);
+	ck_assert(m.bodynul);
+	ck_assert_uint_eq(m.bodylen, 5);
+	msg_free(&m);
+}
+END_TEST
+
+START_TEST(test_spool)
+{
+	struct msg	 m;
+	struct fail	 f;
+	struct buf	 in = { 0 }, out = { 0 }, want = { 0 };
+	int		 i;
+
+	buf_adds(&in, "To: a\n\n");
+	for (i = 0; i < 50000; i++) {
+		buf_addf(&in, "line %d\n", i);
+		buf_addf(&want, "line %d\r\n", i);
+	}
+	ck_assert_int_eq(tu_read_msg(&m, in.p, in.len, 0, &f), 0);
+	ck_assert_int_ne(m.fd, -1);	/* past MSG_MEM_MAX: on disk */
+	tu_body(&m, &out);
+	ck_assert_uint_eq(out.len, want.len);
+	ck_assert(memcmp(out.p, want.p, want.len) == 0);
+	msg_free(&m);
+	buf_free(&in);
+	buf_free(&out);
+	buf_free(&want);
+}
+END_TEST
+
+START_TEST(test_mbox)
+{
+	struct msg	 m;
+	struct fail	 f;
+	FILE		*fp = tmpfile();
+	char		 got[512];
+	size_t		 n;
+
+	read_ok(&m, "Subject: s\n\nFrom here\n>From there\nok\n", 0);
+	ck_assert_int_eq(msg_write_mbox(&m, fileno(fp), "a@b", 0,
+	    "X-Relaymail-Error: boom", &f), 0);
+	rewind(fp);
+	n = fread(got, 1, sizeof(got) - 1, fp);
+	got[n] = '\0';
+	ck_assert_str_eq(got, "From a@b Thu Jan  1 00:00:00 1970\n"
+	    "X-Relaymail-Error: boom\nSubject: s\n\n"
+	    ">From here\n>>From there\nok\n\n");
+	fclose(fp);
+	msg_free(&m);
+}
+END_TEST
+
+Suite *
+msg_suite(void)
+{
+	Suite	*s = suite_create("msg");
+	TCase	*tc = tcase_create("read");
+
+	tcase_add_test(tc, test_line_endings);
+	tcase_add_test(tc, test_crlf_headers_lf_body);
+	tcase_add_test(tc, test_dots_pipe);
+	tcase_add_test(tc, test_dots_terminal);
+	tcase_add_test(tc, test_folding);
+	tcase_add_test(tc, test_no_separator);
+	tcase_add_test(tc, test_mbox_from_line);
+	tcase_add_test(tc, test_empty_and_flags);
+	tcase_add_test(tc, test_nul_kept);
+	tcase_add_test(tc, test_spool);
+	tcase_add_test(tc, test_mbox);
+	suite_add_tcase(s, tc);
+	return s;
+}

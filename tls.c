@@ -1,0 +1,357 @@
+/*
+ * tls.c -- OpenSSL policy.  Every choice here follows the OpenSSL 3.0
+ * manual pages and the pitfalls collected in PITFALLS.md.
+ */
+#include <arpa/inet.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "tls.h"
+#include "util.h"
+
+#define PIN_LEN	32	/* SHA-256 */
+
+struct tls_ctx {
+	SSL_CTX		*ctx;
+	int		 verify;
+	int		 pinned;
+	unsigned char	 pin[PIN_LEN];
+};
+
+static int
+tls_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* "sha256:" then 64 hex digits, colons between octets allowed. */
+static int
+tls_parse_pin(const char *s, unsigned char *pin, struct fail *f)
+{
+	size_t	n = 0;
+	int	hi, lo;
+
+	if (util_strncasecmp(s, "sha256:", 7) != 0)
+		goto bad;
+	for (s += 7; *s != '\0' && n < PIN_LEN; n++) {
+		if ((hi = tls_hexval(s[0])) < 0 || (lo = tls_hexval(s[1])) < 0)
+			goto bad;
+		pin[n] = (unsigned char)(hi << 4 | lo);
+		s += 2;
+		if (*s == ':')
+			s++;
+	}
+	if (n == PIN_LEN && *s == '\0')
+		return 0;
+bad:
+	return fail_set(f, EX_CONFIG, "tls_fingerprint: expected \"sha256:\" "
+	    "and 64 hex digits, as printed by: openssl x509 -pubkey -noout | "
+	    "openssl pkey -pubin -outform der | sha256sum");
+}
+
+/* Is there at least one hashed certificate name ("xxxxxxxx.N") in dir? */
+static int
+tls_dir_has_anchors(const char *dir)
+{
+	DIR		*d;
+	struct dirent	*e;
+	int		 found = 0;
+
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while (!found && (e = readdir(d)) != NULL)
+		found = strlen(e->d_name) == 10 && e->d_name[8] == '.';
+	closedir(d);
+	return found;
+}
+
+/*
+ * Trust anchors: tls_ca_file when given; otherwise the hashed directory,
+ * searched lazily by subject so only a chain's own anchors are read
+ * (msmtp parses ~145 certificates per message from the bundle).
+ * SSL_CERT_FILE/SSL_CERT_DIR are the user's own trust and OpenSSL
+ * ignores them in set-id processes (openssl-env(7)).
+ */
+static int
+tls_load_trust(SSL_CTX *ctx, const char *ca_file, struct fail *f)
+{
+	const char	*dir, *file;
+
+	if (ca_file != NULL) {
+		if (SSL_CTX_load_verify_file(ctx, ca_file) != 1)
+			return fail_set(f, EX_CONFIG, "tls_ca_file %s: no "
+			    "certificate could be loaded from it", ca_file);
+		return 0;
+	}
+	if ((file = secure_getenv("SSL_CERT_FILE")) != NULL && *file != '\0')
+		return SSL_CTX_load_verify_file(ctx, file) == 1 ? 0 :
+		    fail_set(f, EX_CONFIG, "SSL_CERT_FILE %s: no certificate "
+		    "could be loaded from it", file);
+	if ((dir = secure_getenv("SSL_CERT_DIR")) == NULL || *dir == '\0')
+		dir = X509_get_default_cert_dir();
+	if (!tls_dir_has_anchors(dir))
+		return fail_set(f, EX_CONFIG, "no trust anchors found in %s: "
+		    "install ca-certificates or set tls_ca_file", dir);
+	if (SSL_CTX_load_verify_dir(ctx, dir) != 1)
+		return fail_set(f, EX_CONFIG, "cannot use the certificate "
+		    "directory %s", dir);
+	return 0;
+}
+
+static int
+tls_client_cert(SSL_CTX *ctx, const struct tls_conf *tc, struct fail *f)
+{
+	if (tc->cert_file == NULL && tc->key_file == NULL)
+		return 0;
+	if (tc->cert_file == NULL || tc->key_file == NULL)
+		return fail_set(f, EX_CONFIG, "set both tls_cert_file and "
+		    "tls_key_file, or neither");
+	if (SSL_CTX_use_certificate_chain_file(ctx, tc->cert_file) != 1)
+		return fail_set(f, EX_CONFIG, "tls_cert_file %s: cannot load "
+		    "the certificate", tc->cert_file);
+	if (SSL_CTX_use_PrivateKey_file(ctx, tc->key_file,
+	    SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1)
+		return fail_set(f, EX_CONFIG, "tls_key_file %s: cannot load "
+		    "the key, or it does not match tls_cert_file",
+		    tc->key_file);
+	return 0;
+}
+
+static int
+tls_ctx_setup(struct tls_ctx *t, const struct tls_conf *tc, struct fail *f)
+{
+	int	minv = TLS1_2_VERSION;
+
+	/* RFC 8996: no TLS 1.0/1.1, whatever the library's default. */
+	if (tc->min_version != NULL && strcmp(tc->min_version, "1.3") == 0)
+		minv = TLS1_3_VERSION;
+	if (SSL_CTX_set_min_proto_version(t->ctx, minv) != 1)
+		return fail_set(f, EX_SOFTWARE, "cannot set the TLS minimum");
+	SSL_CTX_set_options(t->ctx, SSL_OP_NO_COMPRESSION |
+	    SSL_OP_NO_RENEGOTIATION);
+	if (tc->fingerprint != NULL &&
+	    tls_parse_pin(tc->fingerprint, t->pin, f) == -1)
+		return -1;
+	t->pinned = tc->fingerprint != NULL;
+	t->verify = tc->verify && !t->pinned;
+	SSL_CTX_set_verify(t->ctx, t->verify ? SSL_VERIFY_PEER :
+	    SSL_VERIFY_NONE, NULL);
+	if (t->verify && tls_load_trust(t->ctx, tc->ca_file, f) == -1)
+		return -1;
+	return tls_client_cert(t->ctx, tc, f);
+}
+
+struct tls_ctx *
+tls_ctx_new(const struct tls_conf *tc, struct fail *f)
+{
+	struct tls_ctx	*t;
+
+	/* The system openssl.cnf is not ours to load (issue: cost, and
+	 * its providers and policies are not relaymail's). */
+	if (OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL) != 1) {
+		fail_set(f, EX_SOFTWARE, "cannot initialise OpenSSL");
+		return NULL;
+	}
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		fail_nomem(f);
+		return NULL;
+	}
+	if ((t->ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		fail_set(f, EX_SOFTWARE, "cannot create a TLS context");
+		free(t);
+		return NULL;
+	}
+	if (tls_ctx_setup(t, tc, f) == -1) {
+		tls_ctx_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void
+tls_ctx_free(struct tls_ctx *t)
+{
+	if (t == NULL)
+		return;
+	SSL_CTX_free(t->ctx);
+	free(t);
+}
+
+static int
+tls_is_ip(const char *host)
+{
+	unsigned char	a[16];
+
+	return inet_pton(AF_INET, host, a) == 1 ||
+	    inet_pton(AF_INET6, host, a) == 1;
+}
+
+struct ssl_st *
+tls_session_new(struct tls_ctx *t, int fd, const char *host, struct fail *f)
+{
+	SSL	*ssl;
+	int	 ok;
+
+	if ((ssl = SSL_new(t->ctx)) == NULL || SSL_set_fd(ssl, fd) != 1)
+		goto err;
+	if (tls_is_ip(host)) {
+		/* RFC 6066 §3: no SNI for an address literal */
+		ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
+	} else {
+		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		ok = SSL_set1_host(ssl, host) == 1 &&
+		    SSL_set_tlsext_host_name(ssl, host) == 1;
+	}
+	if (!ok)
+		goto err;
+	return ssl;
+err:
+	SSL_free(ssl);
+	fail_set(f, EX_SOFTWARE, "cannot set up a TLS session for %s", host);
+	return NULL;
+}
+
+/* SHA-256 of the DER SubjectPublicKeyInfo (not X509_pubkey_digest()). */
+static int
+tls_spki_sha256(X509 *cert, unsigned char *md)
+{
+	unsigned char	*der = NULL;
+	unsigned int	 mdlen = 0;
+	int		 n, ok;
+
+	if ((n = i2d_PUBKEY(X509_get0_pubkey(cert), &der)) <= 0)
+		return -1;
+	ok = EVP_Digest(der, (size_t)n, md, &mdlen, EVP_sha256(), NULL);
+	OPENSSL_free(der);
+	return ok == 1 && mdlen == PIN_LEN ? 0 : -1;
+}
+
+int
+tls_peer_pin(struct ssl_st *ssl, char *out, size_t outsz)
+{
+	unsigned char	 md[PIN_LEN];
+	X509		*cert = SSL_get0_peer_certificate(ssl);
+	size_t		 i, o;
+
+	if (cert == NULL || tls_spki_sha256(cert, md) == -1 || outsz < 72)
+		return -1;
+	o = (size_t)snprintf(out, outsz, "sha256:");
+	for (i = 0; i < PIN_LEN; i++)
+		o += (size_t)snprintf(out + o, outsz - o, "%02x", md[i]);
+	return 0;
+}
+
+/* What to tell the user for a chain or name verification failure. */
+struct vhint {
+	long		 code;
+	const char	*what;
+	const char	*fix;
+};
+
+static const struct vhint vhints[] = {
+	{ X509_V_ERR_HOSTNAME_MISMATCH, "does not match the host name",
+	    "set host to a name the certificate carries" },
+	{ X509_V_ERR_IP_ADDRESS_MISMATCH, "does not match the address",
+	    "set host to a name the certificate carries" },
+	{ X509_V_ERR_CERT_HAS_EXPIRED, "has expired",
+	    "the server must renew it (or check this host's clock)" },
+	{ X509_V_ERR_CERT_NOT_YET_VALID, "is not yet valid",
+	    "check this host's clock" },
+	{ X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, "is self-signed",
+	    "set tls_ca_file or tls_fingerprint" },
+	{ X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, "is not trusted "
+	    "(self-signed certificate in chain)",
+	    "set tls_ca_file or tls_fingerprint" },
+	{ X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, "is not trusted "
+	    "(unknown CA)", "set tls_ca_file or tls_fingerprint" },
+	{ X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT, "is not trusted "
+	    "(unknown CA)", "set tls_ca_file or tls_fingerprint" },
+};
+
+/* A certificate verdict will not change within this run: no retry. */
+static int
+tls_verify_fail(const char *host, long code, struct fail *f)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(vhints) / sizeof(vhints[0]); i++)
+		if (vhints[i].code == code)
+			break;
+	if (i < sizeof(vhints) / sizeof(vhints[0]))
+		fail_set(f, EX_TEMPFAIL, "%s: certificate %s: %s", host,
+		    vhints[i].what, vhints[i].fix);
+	else
+		fail_set(f, EX_TEMPFAIL, "%s: certificate not accepted (%s): "
+		    "set tls_ca_file or tls_fingerprint", host,
+		    X509_verify_cert_error_string(code));
+	f->noretry = 1;
+	return -1;
+}
+
+int
+tls_check_peer(struct tls_ctx *t, struct ssl_st *ssl, const char *host,
+    struct fail *f)
+{
+	unsigned char	 md[PIN_LEN];
+	X509		*cert = SSL_get0_peer_certificate(ssl);
+	long		 v = SSL_get_verify_result(ssl);
+
+	/* SSL_get_verify_result(3) BUGS: X509_V_OK without a certificate */
+	if (cert == NULL)
+		return fail_set(f, EX_TEMPFAIL, "%s: the server presented no "
+		    "certificate", host);
+	if (t->verify && v != X509_V_OK)
+		return tls_verify_fail(host, v, f);
+	if (!t->pinned)
+		return 0;
+	if (tls_spki_sha256(cert, md) == -1 ||
+	    CRYPTO_memcmp(md, t->pin, PIN_LEN) != 0) {
+		fail_set(f, EX_TEMPFAIL, "%s: the server's public key does "
+		    "not match tls_fingerprint (see relaymail --check)", host);
+		f->noretry = 1;
+		return -1;
+	}
+	return 0;
+}
+
+int
+tls_handshake_failed(struct tls_ctx *t, struct ssl_st *ssl,
+    const char *host, struct fail *f)
+{
+	unsigned long	 e = ERR_peek_last_error();
+	long		 v = SSL_get_verify_result(ssl);
+	char		 why[256];
+
+	if (t->verify && v != X509_V_OK)
+		return tls_verify_fail(host, v, f);
+	if (e == 0)
+		return fail_set(f, EX_TEMPFAIL, "%s: TLS handshake failed: "
+		    "connection closed", host);
+	ERR_error_string_n(e, why, sizeof(why));
+	if (ERR_GET_REASON(e) == SSL_R_UNSUPPORTED_PROTOCOL ||
+	    ERR_GET_REASON(e) == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION) {
+		fail_set(f, EX_TEMPFAIL, "%s: the server offers no TLS "
+		    "version of 1.2 or later", host);
+		f->noretry = 1;
+		return -1;
+	}
+	return fail_set(f, EX_TEMPFAIL, "%s: TLS handshake failed: %s", host,
+	    ERR_reason_error_string(e) != NULL ?
+	    ERR_reason_error_string(e) : why);
+}
