@@ -23,7 +23,8 @@ enum {
 	H_DATE = 1 << 5,
 	H_MSGID = 1 << 6,
 	H_DEST = 1 << 7,	/* To or Cc: a visible destination */
-	H_RESENT = 1 << 8
+	H_RESENT = 1 << 8,
+	H_REPLYTO = 1 << 9
 };
 
 struct hrule {
@@ -37,7 +38,7 @@ static const struct hrule hrules[] = {
 	{ "Cc", H_QUALIFY | H_RCPT | H_DEST },
 	{ "From", H_QUALIFY | H_FROM },
 	{ "Sender", H_QUALIFY },
-	{ "Reply-To", H_QUALIFY },
+	{ "Reply-To", H_QUALIFY | H_REPLYTO },
 	{ "Return-Path", H_DROP },	/* added by the final MTA, §4.4 */
 	{ "Date", H_DATE },
 	{ "Message-ID", H_MSGID },
@@ -240,12 +241,54 @@ header_present(const struct msg *m)
 	return all;
 }
 
+/*
+ * rewrite_from = always: the From address becomes the configured one,
+ * the display name stays, and the original address moves to Reply-To
+ * unless there is one (providers refuse a From that is not the
+ * authenticated account; replies must still reach the sender).
+ */
 static int
-header_put_field(const struct msg_field *fl, int fl_flags,
+header_put_rewritten(const struct msg_field *fl, int present,
+    const struct header_ctx *c, struct buf *out, struct fail *f)
+{
+	struct addrlist	 al = { 0 };
+	struct fail	 ignore;
+	size_t		 vo = header_valoff(fl);
+	const struct addr *a;
+	int		 r = -1;
+
+	if (addr_parse_list(fl->text + vo, fl->len - vo, &al, &ignore) == -1 ||
+	    al.n == 0) {
+		addrlist_free(&al);
+		return buf_addf(out, "From: <%s>\r\n", c->from_addr) == -1 ?
+		    fail_nomem(f) : 0;
+	}
+	a = &al.v[0];
+	if (buf_adds(out, "From: ") == -1 || (a->display != NULL &&
+	    buf_addf(out, "%s ", a->display) == -1) ||
+	    buf_addf(out, "<%s>\r\n", c->from_addr) == -1)
+		goto nomem;
+	if (!(present & H_REPLYTO) && buf_addf(out, "Reply-To: %s%s%s\r\n",
+	    a->spec, a->has_domain ? "" : "@", a->has_domain ? "" :
+	    c->domain) == -1)
+		goto nomem;
+	r = 0;
+	goto out;
+nomem:
+	fail_nomem(f);
+out:
+	addrlist_free(&al);
+	return r;
+}
+
+static int
+header_put_field(const struct msg_field *fl, int fl_flags, int present,
     const struct header_ctx *c, struct buf *out, struct fail *f)
 {
 	if (fl_flags & H_DROP)
 		return 0;
+	if ((fl_flags & H_FROM) && c->rewrite_from && c->from_addr != NULL)
+		return header_put_rewritten(fl, present, c, out, f);
 	if (fl_flags & H_QUALIFY)
 		return header_put_qualified(fl, c->domain, out, f);
 	if (buf_add(out, fl->text, fl->len) == -1 ||
@@ -269,7 +312,7 @@ header_fixup(const struct msg *m, const struct header_ctx *c,
 		if (c->extract && (fl & want) &&
 		    header_extract(&m->hv[i], rcpts, f) == -1)
 			return -1;
-		if (header_put_field(&m->hv[i], fl, c, out, f) == -1)
+		if (header_put_field(&m->hv[i], fl, present, c, out, f) == -1)
 			return -1;
 	}
 	if (!(present & H_DATE) && (buf_adds(out, "Date: ") == -1 ||

@@ -363,6 +363,10 @@ msg_read(struct msg *m, int fd, int dot_ends, struct fail *f)
 		return fail_nomem(f);
 	while (!r.done) {
 		n = read(fd, chunk, RD_CHUNK);
+		if (m->stop != NULL && *m->stop) {
+			fail_stopped(f, *m->stop);
+			goto out;
+		}
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
@@ -559,7 +563,10 @@ msg_free(struct msg *m)
 		free(m->hv[i].text);
 	free(m->hv);
 	free(m->mem);
+	util_stop_t	*stop = m->stop;
+
 	if (m->fd != -1)
 		close(m->fd);
 	msg_init(m);
+	m->stop = stop;
 }

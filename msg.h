@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "util.h"
+
 struct fail;
 
 #define MSG_MEM_MAX	(256 * 1024)	/* body bytes kept in memory */
@@ -40,6 +42,7 @@ struct msg {
 	int		 bodynul;	/* a NUL octet in the body */
 	size_t		 maxline;	/* longest body line, without CRLF */
 	unsigned long long inbytes;	/* octets read from the input */
+	util_stop_t	*stop;		/* set by the caller, may be NULL */
 };
 
 /* Initialise an empty message (fd -1). */
@@ -48,7 +51,9 @@ void	msg_init(struct msg *);
 /*
  * Read a whole message from fd.  When dot_ends is set (stdin is a
  * terminal and -i was not given) a line holding a lone "." ends it, as in
- * classic sendmail; otherwise input runs to end of file.  A read error is
+ * classic sendmail; otherwise input runs to end of file.  There is no
+ * read timeout (cronie streams a job's output while the job runs); a
+ * signal noted in m->stop ends reading with EX_TEMPFAIL.  A read error is
  * EX_IOERR; temporary-file trouble EX_CANTCREAT or EX_IOERR; memory
  * EX_OSERR.  0 or -1.
  */

@@ -22,7 +22,7 @@
 
 /* One non-blocking connect bounded by timeout_ms; 0 or an errno. */
 static int
-net_try(int fd, const struct addrinfo *ai, int timeout_ms)
+net_try(int fd, const struct addrinfo *ai, int timeout_ms, util_stop_t *stop)
 {
 	struct pollfd	pfd = { .fd = fd, .events = POLLOUT };
 	socklen_t	len = sizeof(int);
@@ -34,7 +34,7 @@ net_try(int fd, const struct addrinfo *ai, int timeout_ms)
 		return errno;
 	do
 		r = poll(&pfd, 1, timeout_ms);
-	while (r == -1 && errno == EINTR);
+	while (r == -1 && errno == EINTR && (stop == NULL || !*stop));
 	if (r == 0)
 		return ETIMEDOUT;
 	if (r == -1)
@@ -75,7 +75,7 @@ net_lookup(const char *host, int port, struct addrinfo **res, struct fail *f)
 
 int
 net_connect(const char *host, int port, int timeout_ms,
-    struct net_peer *peer, struct fail *f)
+    struct net_peer *peer, util_stop_t *stop, struct fail *f)
 {
 	struct addrinfo	*res, *ai;
 	int		 fd = -1, err = 0, one = 1;
@@ -91,12 +91,16 @@ net_connect(const char *host, int port, int timeout_ms,
 			err = errno;
 			continue;
 		}
-		if ((err = net_try(fd, ai, timeout_ms)) == 0)
+		if ((err = net_try(fd, ai, timeout_ms, stop)) == 0)
 			break;
 		close(fd);
 		fd = -1;
+		if (stop != NULL && *stop)
+			break;
 	}
 	freeaddrinfo(res);
+	if (fd == -1 && stop != NULL && *stop)
+		return fail_stopped(f, *stop);
 	if (fd == -1)
 		return fail_set(f, EX_TEMPFAIL, "%s[%s]:%d: cannot connect: %s",
 		    host, peer->ip, port, strerror(err));

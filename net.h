@@ -5,7 +5,7 @@
 #ifndef NET_H
 #define NET_H
 
-struct fail;
+#include "util.h"
 
 /* Where a connection went: for logs ("relay=host[ip]:port"). */
 struct net_peer {
@@ -19,7 +19,8 @@ struct net_peer {
  * TCP_NODELAY set, or -1 with EX_TEMPFAIL (unreachable, refused, timed out,
  * the name not found: a DNS outage looks the same, and the message is kept).
  */
-int	net_connect(const char *, int, int, struct net_peer *, struct fail *);
+int	net_connect(const char *, int, int, struct net_peer *, util_stop_t *,
+	    struct fail *);
 
 /*
  * The local address of a connected socket as an RFC 5321 §4.1.3 address

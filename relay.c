@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "alias.h"
 #include "conf.h"
 #include "header.h"
 #include "log.h"
@@ -44,12 +45,14 @@ struct job {
 	struct ident		 id;
 	const char		*domain;
 	char			*from;		/* envelope sender */
+	struct alias_db		 aliases;
 	struct addrlist		 rcpts;
 	const char		**rcptv;
 	struct buf		 hdr;		/* fixed-up header */
 	struct tls_ctx		*tls;
 	char			 helo[300];
 	struct net_peer		 peer;
+	util_stop_t		*stop;
 };
 
 /* Backoff before retry n (SPEC §4: 1 s, then 4 s). */
@@ -152,10 +155,16 @@ relay_sender(struct job *j, const struct relay_opts *o, struct fail *f)
 	struct addr	a = { 0 };
 	int		r = 0;
 
-	if (o->sender != NULL) {
+	if (j->c->rewrite_from == CONF_REWRITE_ALWAYS && j->c->from != NULL)
+		j->from = strdup(j->c->from);
+	else if (o->sender != NULL) {
 		if (addr_parse_path(o->sender, &a, f) == -1)
 			return -1;
-		j->from = relay_qualify(a.spec, a.has_domain, j->domain);
+		/* -f root, -f root@localhost: never out bare (SPEC §2.2) */
+		if (*a.spec != '\0' && alias_is_local(&j->aliases, a.spec))
+			a.spec[strcspn(a.spec, "@")] = '\0';
+		j->from = relay_qualify(a.spec, strchr(a.spec, '@') != NULL,
+		    j->domain);
 		addr_free(&a);
 	} else if (j->c->from != NULL)
 		j->from = strdup(j->c->from);
@@ -182,26 +191,19 @@ relay_args(char *const *args, size_t nargs, struct addrlist *out,
 	return 0;
 }
 
-/* Qualify, de-duplicate and check every recipient. */
+/* Aliases, qualification, de-duplication, and a check of each. */
 static int
 relay_finish_rcpts(struct job *j, struct addrlist *raw, struct fail *f)
 {
-	struct addr	q = { 0 };
-	size_t		i;
+	size_t	i;
 
-	for (i = 0; i < raw->n; i++) {
-		q.spec = relay_qualify(raw->v[i].spec, raw->v[i].has_domain,
-		    j->domain);
-		q.has_domain = 1;
-		if (q.spec == NULL)
-			return fail_nomem(f);
-		if (addr_check_path(q.spec, f) == -1 ||
-		    addrlist_add_unique(&j->rcpts, &q, f) == -1) {
-			free(q.spec);
+	for (i = 0; i < raw->n; i++)
+		if (alias_resolve(&j->aliases, raw->v[i].spec, &j->rcpts,
+		    f) == -1)
 			return -1;
-		}
-		free(q.spec);
-	}
+	for (i = 0; i < j->rcpts.n; i++)
+		if (addr_check_path(j->rcpts.v[i].spec, f) == -1)
+			return -1;
 	if (j->rcpts.n == 0)
 		return fail_set(f, EX_DATAERR, "no recipients: name them on "
 		    "the command line, or in To/Cc/Bcc with -t");
@@ -223,8 +225,9 @@ relay_prepare(struct job *j, char *const *args, size_t nargs,
 
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		return fail_set(f, EX_OSERR, "getrandom: %s", strerror(errno));
-	if (relay_sender(j, o, f) == -1 || relay_args(args, nargs, &raw,
-	    f) == -1)
+	if (alias_load(&j->aliases, j->c, j->domain, j->id.fqdn, f) == -1 ||
+	    relay_sender(j, o, f) == -1 ||
+	    relay_args(args, nargs, &raw, f) == -1)
 		goto out;
 	hc.now = (long long)time(NULL);
 	hc.rnd = rnd;
@@ -286,6 +289,7 @@ relay_smtp_opts(const struct job *j, struct smtp_opts *so)
 	so->auth_plaintext = c->auth_plaintext;
 	so->timeout_ms = c->timeout * 1000;
 	so->final_timeout_ms = c->final_timeout * 1000;
+	so->stop = j->stop;
 }
 
 /* EHLO name: helo, else the FQDN, else an address literal (RFC 5321
@@ -304,7 +308,7 @@ relay_connect(struct job *j, struct smtp_opts *so, struct fail *f)
 	int	fd;
 
 	fd = net_connect(j->c->host, j->c->port, j->c->timeout * 1000,
-	    &j->peer, f);
+	    &j->peer, j->stop, f);
 	if (fd == -1)
 		return NULL;
 	relay_helo(j, fd);
@@ -372,6 +376,10 @@ relay_deliver(struct job *j, struct fail *f)
 		log_info("%s; trying again in %u s", f->msg,
 		    backoff[attempt < 1 ? 0 : 1]);
 		sleep(backoff[attempt < 1 ? 0 : 1]);
+		if (j->stop != NULL && *j->stop) {
+			fail_stopped(f, *j->stop);
+			break;
+		}
 	}
 	if (after_dot)
 		snprintf(f->msg + strlen(f->msg), sizeof(f->msg) -
@@ -400,6 +408,7 @@ relay_job_free(struct job *j)
 	free(j->from);
 	free(j->rcptv);
 	addrlist_free(&j->rcpts);
+	alias_free(&j->aliases);
 	buf_free(&j->hdr);
 	tls_ctx_free(j->tls);
 }
@@ -413,6 +422,7 @@ relay_message(const struct conf *c, struct msg *m, char *const *args,
 
 	j.c = c;
 	j.m = m;
+	j.stop = o->stop;
 	relay_ident(c, o->fullname, &j.id);
 	j.domain = c->domain != NULL ? c->domain : j.id.fqdn;
 	if (relay_prepare(&j, args, nargs, o, f) == -1)
@@ -482,6 +492,42 @@ relay_save(const struct conf *c, const struct msg *m, const char *sender,
 		    f.msg);
 	else
 		log_err("the message was saved in %s", path);
+}
+
+int
+relay_verify(const struct conf *c, char *const *args, size_t nargs,
+    struct fail *f)
+{
+	struct job	 j = { 0 };
+	struct addrlist	 raw = { 0 }, one = { 0 };
+	size_t		 i, k;
+	int		 r = -1;
+
+	j.c = c;
+	relay_ident(c, NULL, &j.id);
+	j.domain = c->domain != NULL ? c->domain : j.id.fqdn;
+	if (alias_load(&j.aliases, c, j.domain, j.id.fqdn, f) == -1 ||
+	    relay_args(args, nargs, &raw, f) == -1)
+		goto out;
+	if (raw.n == 0) {
+		fail_set(f, EX_USAGE, "-bv: name the recipients to verify");
+		goto out;
+	}
+	for (i = 0; i < raw.n; i++, addrlist_free(&one)) {
+		if (alias_resolve(&j.aliases, raw.v[i].spec, &one, f) == -1)
+			goto out;
+		printf("%s ->", raw.v[i].spec);
+		for (k = 0; k < one.n; k++)
+			printf("%s %s", k ? "," : "", one.v[k].spec);
+		printf("%s\n", one.n == 0 ? " nobody (every target refused)" :
+		    "");
+	}
+	r = 0;
+out:
+	addrlist_free(&raw);
+	addrlist_free(&one);
+	alias_free(&j.aliases);
+	return r;
 }
 
 static void

@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "util.h"
+
 struct conf;
 struct fail;
 struct msg;
@@ -17,6 +19,7 @@ struct relay_opts {
 	const char	*sender;	/* -f/-r as given, or NULL */
 	const char	*fullname;	/* -F, or NULL */
 	int		 body8bit;	/* -B 8BITMIME */
+	util_stop_t	*stop;		/* main's signal flag */
 };
 
 /*
@@ -37,6 +40,13 @@ int	relay_message(const struct conf *, struct msg *, char *const *, size_t,
  */
 void	relay_save(const struct conf *, const struct msg *, const char *,
 	    const char *);
+
+/*
+ * -bv: print what each recipient in args resolves to (aliases,
+ * default_to, qualification); send nothing.  0 or -1.
+ */
+int	relay_verify(const struct conf *, char *const *, size_t,
+	    struct fail *);
 
 /*
  * --check: connect, TLS, certificate, AUTH, QUIT; a report of each step

@@ -3,6 +3,7 @@
  * command line, the privilege sequence, and the only exit.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,40 @@
 #ifndef RELAYMAIL_VERSION
 #define RELAYMAIL_VERSION	"0.1"
 #endif
+
+/*
+ * The signal that asked us to stop, or 0.  The one piece of mutable
+ * global state outside log.c: a signal handler has nowhere else to put
+ * it.  Everything that waits is handed a pointer to it.
+ */
+static util_stop_t	stop_signal;
+
+static void
+on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+/*
+ * SIGTERM, SIGINT, SIGHUP: finish the current wait, never send the final
+ * dot, keep the message, exit 75 (SPEC §4).  No SA_RESTART, so a blocked
+ * read or poll returns at once.  SIGPIPE: a closed connection or stderr
+ * is an error return, not death.
+ */
+static void
+signals_init(void)
+{
+	struct sigaction sa;
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	size_t		 i;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_signal;
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
 
 enum mode {
 	MODE_DELIVER,		/* -bm */
@@ -426,6 +461,7 @@ keep_message(const struct conf *c, int dot_ends, const char *why)
 	struct fail	f;
 
 	msg_init(&m);
+	m.stop = &stop_signal;
 	if (msg_read(&m, STDIN_FILENO, dot_ends, &f) == -1)
 		log_err("%s", f.msg);
 	if (m.inbytes > 0)
@@ -461,6 +497,7 @@ run_deliver(const struct opts *o, const struct conf *c)
 	int		 ex = EX_OK;
 
 	msg_init(&m);
+	m.stop = &stop_signal;
 	if (msg_read(&m, STDIN_FILENO, dot_ends, &f) == -1) {
 		log_err("%s", f.msg);
 		relay_save(c, &m, NULL, f.msg);
@@ -471,6 +508,7 @@ run_deliver(const struct opts *o, const struct conf *c)
 	ro.sender = o->sender;
 	ro.fullname = o->fullname;
 	ro.body8bit = o->body8bit;
+	ro.stop = &stop_signal;
 	if (relay_message(c, &m, o->rcpt, o->nrcpt, &ro, &f) == -1) {
 		log_err("%s", f.msg);
 		relay_save(c, &m, NULL, f.msg);
@@ -500,9 +538,13 @@ run(const struct opts *o)
 		ex = relay_check(&c, &f) == 0 ? EX_OK : f.ex;
 	else if (o->mode == MODE_DELIVER)
 		ex = run_deliver(o, &c);
-	else {
-		log_err("%s is not available yet in this version",
-		    o->mode == MODE_SERVE ? "-bs" : "-bv");
+	else if (o->mode == MODE_VERIFY) {
+		ex = relay_verify(&c, o->rcpt, o->nrcpt, &f) == 0 ? EX_OK :
+		    f.ex;
+		if (ex != EX_OK)
+			log_err("%s", f.msg);
+	} else {
+		log_err("-bs is not available yet in this version");
 		ex = EX_UNAVAILABLE;
 	}
 	conf_free(&c);
@@ -517,6 +559,7 @@ main(int argc, char **argv)
 	int		ex;
 
 	priv_init();
+	signals_init();
 	o.mode = mode_by_name(argc > 0 ? argv[0] : "sendmail");
 	/* A usage error leaves stdin unread, as in sendmail: reading
 	 * it could hang a caller that never closes it. */

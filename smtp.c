@@ -350,6 +350,7 @@ smtp_open(int fd, const struct smtp_opts *o, struct fail *f)
 	}
 	sm->o = o;
 	stream_set_timeout(sm->s, o->timeout_ms);
+	stream_set_stop(sm->s, o->stop);
 	if (smtp_session(sm, f) == -1) {
 		sm->dead = 1;
 		smtp_close(sm);
@@ -510,6 +511,11 @@ smtp_body(struct smtp *sm, struct smtp_source *src, struct fail *f)
 	int		 bol = 1;
 
 	while ((n = src->read(src->arg, chunk, sizeof(chunk), f)) > 0) {
+		/* a signal mid-body: never send the final dot */
+		if (sm->o->stop != NULL && *sm->o->stop) {
+			sm->dead = 1;
+			return fail_stopped(f, *sm->o->stop);
+		}
 		total += (unsigned long long)n;
 		if (smtp_dotstuff(chunk, (size_t)n, &bol, smtp_stream_writer,
 		    sm->s, f) == -1)

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "conf.h"
+#include "util.h"
 
 struct fail;
 struct smtp;
@@ -27,6 +28,7 @@ struct smtp_opts {
 	int		 auth_plaintext;
 	int		 timeout_ms;
 	int		 final_timeout_ms;
+	util_stop_t	*stop;		/* signal flag, or NULL */
 };
 
 /* One envelope: addresses already qualified and checked. */

@@ -25,6 +25,7 @@ struct stream {
 	int		 fd;
 	SSL		*ssl;
 	int		 timeout_ms;
+	util_stop_t	*stop;
 	long long	 deadline;	/* ms, CLOCK_MONOTONIC */
 	size_t		 rpos;
 	size_t		 rlen;
@@ -55,6 +56,12 @@ stream_new(int fd)
 }
 
 void
+stream_set_stop(struct stream *s, util_stop_t *stop)
+{
+	s->stop = stop;
+}
+
+void
 stream_set_timeout(struct stream *s, int ms)
 {
 	s->timeout_ms = ms;
@@ -75,6 +82,8 @@ stream_wait(struct stream *s, short ev, struct fail *f)
 	int		r;
 
 	for (;;) {
+		if (s->stop != NULL && *s->stop)
+			return fail_stopped(f, *s->stop);
 		if ((left = s->deadline - stream_now()) <= 0)
 			return fail_set(f, EX_TEMPFAIL, "timed out after %d s "
 			    "waiting for the server", s->timeout_ms / 1000);

@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "util.h"
+
 struct fail;
 struct stream;
 struct tls_ctx;
@@ -17,6 +19,9 @@ struct tls_ctx;
 /* Wrap a connected non-blocking socket; the stream owns it.  NULL on
  * memory exhaustion. */
 struct stream	*stream_new(int);
+
+/* Abort every wait once *stop is set (a signal); NULL: never. */
+void	stream_set_stop(struct stream *, util_stop_t *);
 
 /* Bound every following read, write and handshake by ms (per call). */
 void	stream_set_timeout(struct stream *, int);

@@ -27,6 +27,15 @@ fail_set(struct fail *f, int ex, const char *fmt, ...)
 }
 
 int
+fail_stopped(struct fail *f, int sig)
+{
+	fail_set(f, EX_TEMPFAIL, "interrupted by signal %d: nothing more "
+	    "was sent", sig);
+	f->noretry = 1;
+	return -1;
+}
+
+int
 fail_nomem(struct fail *f)
 {
 	return fail_set(f, EX_OSERR, "out of memory");

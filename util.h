@@ -7,6 +7,7 @@
 #ifndef UTIL_H
 #define UTIL_H
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 
@@ -33,6 +34,16 @@ int	fail_set(struct fail *, int, const char *, ...)
 
 /* Record an out-of-memory failure (EX_OSERR); returns -1. */
 int	fail_nomem(struct fail *);
+
+/*
+ * Set (to the signal number) by main's SIGTERM/SIGINT/SIGHUP handler;
+ * every wait checks it so a signal ends the run promptly and before the
+ * final dot (SPEC §4).  NULL where nobody can be interrupted (tests).
+ */
+typedef volatile sig_atomic_t util_stop_t;
+
+/* The failure for a stop: EX_TEMPFAIL, not retried.  Returns -1. */
+int	fail_stopped(struct fail *, int);
 
 /* A growable byte buffer; p is always NUL-terminated when non-NULL. */
 struct buf {

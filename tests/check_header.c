@@ -220,6 +220,30 @@ START_TEST(test_extract_error)
 }
 END_TEST
 
+START_TEST(test_rewrite_from)
+{
+	struct header_ctx c;
+
+	ctx_init(&c);
+	c.rewrite_from = 1;
+	c.from_addr = "alerts@example.com";
+	golden("From: \"Cron Daemon\" <root>\nTo: a@b\nDate: d\n"
+	    "Message-ID: <m@x>\n\nb\n", &c, RECEIVED
+	    "From: \"Cron Daemon\" <alerts@example.com>\r\n"
+	    "Reply-To: root@example.org\r\n"
+	    "To: a@b\r\nDate: d\r\nMessage-ID: <m@x>\r\n\r\n");
+	/* an existing Reply-To is kept, not doubled */
+	golden("Reply-To: r@x\nFrom: bob@example.net\nTo: a@b\nDate: d\n"
+	    "Message-ID: <m@x>\n\nb\n", &c, RECEIVED
+	    "Reply-To: r@x\r\nFrom: <alerts@example.com>\r\n"
+	    "To: a@b\r\nDate: d\r\nMessage-ID: <m@x>\r\n\r\n");
+	/* no From at all: the configured address with the full name */
+	golden("To: a@b\nDate: d\nMessage-ID: <m@x>\n\nb\n", &c, RECEIVED
+	    "To: a@b\r\nDate: d\r\nMessage-ID: <m@x>\r\n"
+	    "From: Alice Example <alerts@example.com>\r\n\r\n");
+}
+END_TEST
+
 Suite *
 header_suite(void)
 {
@@ -235,6 +259,7 @@ header_suite(void)
 	tcase_add_test(tc, test_undisclosed);
 	tcase_add_test(tc, test_from_names);
 	tcase_add_test(tc, test_extract_error);
+	tcase_add_test(tc, test_rewrite_from);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 Suite	*addr_suite(void);
+Suite	*alias_suite(void);
 Suite	*auth_suite(void);
 Suite	*conf_suite(void);
 Suite	*header_suite(void);
@@ -17,6 +18,7 @@ main(void)
 	SRunner	*sr = srunner_create(addr_suite());
 	int	 failed;
 
+	srunner_add_suite(sr, alias_suite());
 	srunner_add_suite(sr, auth_suite());
 	srunner_add_suite(sr, conf_suite());
 	srunner_add_suite(sr, header_suite());
