@@ -75,12 +75,16 @@ static const struct choice choices[] = {
 	{ "tls_min_version", { "1.2", "1.3" } },
 };
 
+#define CONF_FILE_MAX	(1024 * 1024)
+
 /*
- * libconfuse's error callback has no user pointer, so the message and
- * the file name live here for the length of one conf_parse() call.
+ * libconfuse's error callback has no user pointer, so the message, the
+ * file name and the text being parsed live here for the length of one
+ * conf_parse() call.
  */
 static char		 conf_errbuf[512];
 static const char	*conf_errpath;
+static const char	*conf_errtext;
 
 int
 conf_is_key(const char *name)
@@ -96,12 +100,31 @@ conf_is_key(const char *name)
 	return strcmp(name, "alias") == 0 || strcmp(name, "to") == 0;
 }
 
+/* Is tok the first word of line `line` of the text being parsed?  Then
+ * it is a key the user wrote (a misspelt one), not a value. */
+static int
+conf_first_word(const char *tok, int line)
+{
+	const char	*p = conf_errtext;
+	size_t		 n = strlen(tok);
+
+	if (p == NULL || n == 0)
+		return 0;
+	while (--line > 0 && (p = strchr(p, '\n')) != NULL)
+		p++;
+	if (p == NULL)
+		return 0;
+	p += strspn(p, " \t");
+	return strncmp(p, tok, n) == 0 && strchr(" \t=\n{", p[n]) != NULL;
+}
+
 /*
- * Copy msg into out, replacing every '...' quoted token that is not a
- * schema key: libconfuse quotes values ("unexpected token 'hunter2'").
+ * Copy msg into out, replacing every '...' quoted token that is neither
+ * a schema key nor the first word of its line: libconfuse quotes values
+ * ("unexpected token 'hunter2'").
  */
 static void
-conf_scrub(const char *msg, char *out, size_t outsz)
+conf_scrub(const char *msg, int line, char *out, size_t outsz)
 {
 	struct buf	 b = { 0 };
 	const char	*p, *q;
@@ -113,7 +136,8 @@ conf_scrub(const char *msg, char *out, size_t outsz)
 			continue;
 		}
 		tok = util_strndup(p + 1, (size_t)(q - p - 1));
-		if (tok != NULL && conf_is_key(tok))
+		if (tok != NULL && (conf_is_key(tok) ||
+		    conf_first_word(tok, line)))
 			buf_addf(&b, "'%s'", tok);
 		else
 			buf_adds(&b, "(value not shown)");
@@ -130,7 +154,7 @@ conf_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
 	char	raw[512], clean[400];
 
 	vsnprintf(raw, sizeof(raw), fmt, ap);
-	conf_scrub(raw, clean, sizeof(clean));
+	conf_scrub(raw, cfg != NULL ? cfg->line : 0, clean, sizeof(clean));
 	util_wipe(raw, sizeof(raw));
 	if (conf_errbuf[0] != '\0')
 		return;		/* keep the first: later ones are fallout */
@@ -407,19 +431,95 @@ conf_setpath(struct conf *c, const char *path, struct fail *f)
 	return conf_setstr(&c->path, path, f);
 }
 
+/*
+ * Blank out comments (#, // and C-style blocks outside quotes), keeping every
+ * newline: libconfuse 3.3 counts each comment as several lines, so its
+ * line numbers would be wrong in every real configuration file.
+ */
+static void
+conf_strip_comments(char *s, size_t n)
+{
+	size_t	i;
+	char	q = 0;
+	int	block = 0, line = 0;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == '\n') {
+			line = 0;
+			continue;
+		}
+		if (block || line) {
+			if (block && s[i] == '*' && i + 1 < n && s[i + 1] == '/') {
+				s[i++] = ' ';
+				block = 0;
+			}
+			s[i] = ' ';
+		} else if (q) {
+			if (s[i] == '\\' && i + 1 < n && s[i + 1] != '\n')
+				i++;
+			else if (s[i] == q)
+				q = 0;
+		} else if (s[i] == '"' || s[i] == '\'')
+			q = s[i];
+		else if (s[i] == '#' || (s[i] == '/' && i + 1 < n &&
+		    s[i + 1] == '/')) {
+			line = 1;
+			s[i] = ' ';
+		} else if (s[i] == '/' && i + 1 < n && s[i + 1] == '*') {
+			block = 1;
+			s[i] = ' ';
+		}
+	}
+}
+
+/* The whole file from the descriptor already opened and checked. */
+static int
+conf_slurp(FILE *fp, const char *path, struct buf *b, struct fail *f)
+{
+	char	chunk[4096];
+	size_t	n;
+
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
+		if (b->len + n > CONF_FILE_MAX) {
+			util_wipe(chunk, sizeof(chunk));
+			return fail_set(f, EX_CONFIG, "%s: larger than %d "
+			    "octets", path, CONF_FILE_MAX);
+		}
+		if (buf_add(b, chunk, n) == -1)
+			return fail_nomem(f);
+	}
+	util_wipe(chunk, sizeof(chunk));
+	if (ferror(fp))
+		return fail_set(f, EX_CONFIG, "%s: read error", path);
+	return buf_add(b, "", 0) == -1 ? fail_nomem(f) : 0;
+}
+
 int
 conf_parse(struct conf *c, FILE *fp, const char *path, struct fail *f)
 {
-	cfg_t	*cfg;
-	int	 rc, ret = -1;
+	cfg_t		*cfg;
+	struct buf	 text = { 0 };
+	int		 rc, ret = -1;
 
 	if (conf_setstr(&c->path, path, f) == -1)
 		return -1;
-	if ((cfg = conf_schema()) == NULL)
+	if (conf_slurp(fp, path, &text, f) == -1) {
+		buf_wipe(&text);
+		return -1;
+	}
+	if (memchr(text.p, '\0', text.len) != NULL) {
+		buf_wipe(&text);
+		return fail_set(f, EX_CONFIG, "%s: not a text file", path);
+	}
+	conf_strip_comments(text.p, text.len);
+	if ((cfg = conf_schema()) == NULL) {
+		buf_wipe(&text);
 		return fail_nomem(f);
+	}
 	conf_errbuf[0] = '\0';
 	conf_errpath = c->path;
-	rc = cfg_parse_fp(cfg, fp);
+	conf_errtext = text.p;
+	rc = cfg_parse_buf(cfg, text.p);
 	if (rc != CFG_SUCCESS) {
 		fail_set(f, EX_CONFIG, "%s", conf_errbuf[0] != '\0' ?
 		    conf_errbuf : "configuration file unreadable");
@@ -433,6 +533,8 @@ conf_parse(struct conf *c, FILE *fp, const char *path, struct fail *f)
 out:
 	cfg_free(cfg);
 	conf_errpath = NULL;
+	conf_errtext = NULL;
+	buf_wipe(&text);
 	util_wipe(conf_errbuf, sizeof(conf_errbuf));
 	return ret;
 }
