@@ -252,20 +252,27 @@ smtp_starttls(struct smtp *sm, struct fail *f)
 	return smtp_ehlo(sm, f);
 }
 
+/*
+ * The AUTH exchange after the command went out (RFC 4954 §4): answer
+ * each 334, succeed on 235, fail on anything else.  pending holds an
+ * initial response that did not fit on the AUTH line.
+ */
 static int
-smtp_auth_reply(struct smtp *sm, int m, struct fail *f)
+smtp_auth_loop(struct smtp *sm, struct auth_state *st, struct buf *pending,
+    struct fail *f)
 {
-	struct auth_cred c = { sm->o->user, sm->o->pass };
 	struct buf	 resp = { 0 };
-	char		*chal;
-	int		 step, r = -1;
+	const char	*chal;
+	int		 r = -1;
 
-	for (step = 1;; step++) {
+	for (;;) {
 		if (stream_flush(sm->s, f) == -1 ||
 		    smtp_reply(sm, NULL, f) == -1)
 			goto out;
-		if (sm->code == 235)
-			break;
+		if (sm->code == 235) {
+			r = auth_finish(st, f);
+			goto out;
+		}
 		if (sm->code != 334) {
 			smtp_refused(sm, EX_NOPERM, "authentication failed "
 			    "(check user and password)", f);
@@ -273,12 +280,14 @@ smtp_auth_reply(struct smtp *sm, int m, struct fail *f)
 		}
 		chal = strlen(sm->line) > 4 ? sm->line + 4 : "";
 		buf_wipe(&resp);
-		if (auth_step(m, step, chal, &c, &resp, f) != 1 ||
-		    smtp_secret(sm, "", resp.p, f) == -1)
+		if (pending->len > 0) {
+			if (smtp_secret(sm, "", pending->p, f) == -1)
+				goto out;
+			buf_wipe(pending);
+		} else if (auth_next(st, chal, &resp, f) == -1 ||
+		    smtp_secret(sm, "", resp.p != NULL ? resp.p : "", f) == -1)
 			goto out;
 	}
-	sm->auth_used = auth_name(m);
-	r = 0;
 out:
 	buf_wipe(&resp);
 	return r;
@@ -287,10 +296,11 @@ out:
 static int
 smtp_auth(struct smtp *sm, struct fail *f)
 {
-	struct auth_cred c = { sm->o->user, sm->o->pass };
-	struct buf	 resp = { 0 };
-	char		 prefix[64];
-	int		 m, r;
+	struct auth_cred  c = { sm->o->user, sm->o->pass };
+	struct auth_state st = { 0 };
+	struct buf	  resp = { 0 }, pending = { 0 };
+	char		  prefix[64];
+	int		  m, r = -1;
 
 	if (sm->o->user == NULL || util_strcasecmp(sm->o->auth, "none") == 0)
 		return 0;
@@ -304,19 +314,27 @@ smtp_auth(struct smtp *sm, struct fail *f)
 	if ((m = auth_choose(sm->o->auth, sm->caps.auth, f)) == -1)
 		return -1;
 	snprintf(prefix, sizeof(prefix), "AUTH %s", auth_name(m));
-	if ((r = auth_step(m, 0, NULL, &c, &resp, f)) == -1)
-		return -1;
+	if ((r = auth_start(&st, m, &c, &resp, f)) == -1)
+		goto out;
 	/* RFC 4954 §4: an initial response too long for one line waits
-	 * for the server's empty challenge. */
+	 * for the server's empty challenge; an empty one is sent as "=". */
 	if (r == 1 && strlen(prefix) + 1 + resp.len <= SMTP_CMD_MAX - 2) {
 		strcat(prefix, " ");
-		r = smtp_secret(sm, prefix, resp.p, f);
-	} else
+		r = smtp_secret(sm, prefix, resp.len > 0 ? resp.p : "=", f);
+	} else {
+		if (r == 1 && buf_add(&pending, resp.p, resp.len) == -1) {
+			r = fail_nomem(f);
+			goto out;
+		}
 		r = smtp_cmd(sm, f, "%s", prefix);
+	}
+	if (r == 0 && (r = smtp_auth_loop(sm, &st, &pending, f)) == 0)
+		sm->auth_used = auth_name(m);
+out:
 	buf_wipe(&resp);
-	if (r == -1)
-		return -1;
-	return smtp_auth_reply(sm, m, f);
+	buf_wipe(&pending);
+	auth_clear(&st);
+	return r;
 }
 
 static int
