@@ -53,6 +53,7 @@ struct job {
 	char			 helo[300];
 	struct net_peer		 peer;
 	util_stop_t		*stop;
+	const struct relay_opts	*o;
 };
 
 /* Backoff before retry n (SPEC §4: 1 s, then 4 s). */
@@ -334,6 +335,9 @@ relay_attempt(struct job *j, int *after_dot, struct fail *f)
 	e.nrcpt = j->rcpts.n;
 	e.size = j->hdr.len + j->m->bodylen;
 	e.body8bit = j->m->body8bit;
+	e.dsn_notify = j->o->dsn_notify;
+	e.dsn_ret = j->o->dsn_ret;
+	e.dsn_envid = j->o->dsn_envid;
 	r = smtp_send(sm, &e, &s, after_dot, f);
 	smtp_close(sm);
 	return r;
@@ -423,6 +427,7 @@ relay_message(const struct conf *c, struct msg *m, char *const *args,
 	j.c = c;
 	j.m = m;
 	j.stop = o->stop;
+	j.o = o;
 	relay_ident(c, o->fullname, &j.id);
 	j.domain = c->domain != NULL ? c->domain : j.id.fqdn;
 	if (relay_prepare(&j, args, nargs, o, f) == -1)

@@ -19,6 +19,9 @@ struct relay_opts {
 	const char	*sender;	/* -f/-r as given, or NULL */
 	const char	*fullname;	/* -F, or NULL */
 	int		 body8bit;	/* -B 8BITMIME */
+	const char	*dsn_notify;	/* -N */
+	const char	*dsn_ret;	/* -R */
+	const char	*dsn_envid;	/* -V */
 	util_stop_t	*stop;		/* main's signal flag */
 };
 

@@ -509,6 +509,9 @@ run_deliver(const struct opts *o, const struct conf *c)
 	ro.fullname = o->fullname;
 	ro.body8bit = o->body8bit;
 	ro.stop = &stop_signal;
+	ro.dsn_notify = o->dsn_notify;
+	ro.dsn_ret = o->dsn_ret;
+	ro.dsn_envid = o->envid;
 	if (relay_message(c, &m, o->rcpt, o->nrcpt, &ro, &f) == -1) {
 		log_err("%s", f.msg);
 		relay_save(c, &m, NULL, f.msg);

@@ -19,18 +19,6 @@
 #define SMTP_REPLY_LINES	1000	/* more is a hostile server */
 #define SMTP_TEXT_MAX		400	/* reply text kept for messages */
 
-struct smtp_caps {
-	int		 starttls;
-	int		 pipelining;
-	int		 eightbitmime;
-	int		 smtputf8;
-	int		 dsn;
-	int		 enhanced;
-	int		 size_set;
-	unsigned long long size;
-	char		 auth[256];
-};
-
 struct smtp {
 	struct stream		*s;
 	const struct smtp_opts	*o;
@@ -204,6 +192,10 @@ smtp_cap(struct smtp *sm, const char *t, int first)
 		c->eightbitmime = 1;
 	else if (IS("SMTPUTF8"))
 		c->smtputf8 = 1;
+	else if (IS("BINARYMIME"))
+		c->binarymime = 1;
+	else if (IS("CHUNKING"))
+		c->chunking = 1;
 	else if (IS("DSN"))
 		c->dsn = 1;
 	else if (IS("ENHANCEDSTATUSCODES"))
@@ -377,20 +369,75 @@ smtp_open(int fd, const struct smtp_opts *o, struct fail *f)
 	return sm;
 }
 
+/* RFC 3461 §4: xtext, "+" and two hex digits outside 33..126, '+', '='. */
+static int
+smtp_xtext(struct buf *b, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s < 33 || (unsigned char)*s > 126 ||
+		    *s == '+' || *s == '=') {
+			if (buf_addf(b, "+%02X", (unsigned char)*s) == -1)
+				return -1;
+		} else if (buf_addc(b, *s) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* MAIL FROM parameters for what the server offers (RFC 1870, 6152,
+ * 6531, 3461); a DSN request to a server without DSN is dropped with a
+ * note, never a failure. */
+static int
+smtp_mail_params(struct smtp *sm, const struct smtp_env *e, struct buf *p)
+{
+	int	r = 0;
+
+	if (sm->caps.size_set)
+		r |= buf_addf(p, " SIZE=%llu", e->size);
+	if (e->body8bit && sm->caps.eightbitmime)
+		r |= buf_adds(p, " BODY=8BITMIME");
+	if (e->smtputf8 && sm->caps.smtputf8)
+		r |= buf_adds(p, " SMTPUTF8");
+	if ((e->dsn_ret != NULL || e->dsn_envid != NULL ||
+	    e->dsn_notify != NULL) && !sm->caps.dsn) {
+		log_info("%s does not offer DSN: -N, -R and -V are ignored",
+		    sm->o->host);
+		return r;
+	}
+	if (e->dsn_ret != NULL)
+		r |= buf_addf(p, " RET=%s", e->dsn_ret);
+	if (e->dsn_envid != NULL)
+		r |= buf_adds(p, " ENVID=") | smtp_xtext(p, e->dsn_envid);
+	return r;
+}
+
 static int
 smtp_mail(struct smtp *sm, const struct smtp_env *e, struct fail *f)
 {
-	char	params[64] = "";
+	struct buf	p = { 0 };
+	int		r;
 
 	if (sm->caps.size_set && sm->caps.size > 0 && e->size > sm->caps.size)
 		return fail_set(f, EX_UNAVAILABLE, "%s: the message (%llu "
 		    "octets) is larger than the server accepts (%llu)",
 		    sm->o->host, e->size, sm->caps.size);
-	if (sm->caps.size_set)
-		snprintf(params, sizeof(params), " SIZE=%llu", e->size);
-	if (e->body8bit && sm->caps.eightbitmime)
-		strcat(params, " BODY=8BITMIME");
-	return smtp_cmd(sm, f, "MAIL FROM:<%s>%s", e->from, params);
+	if (smtp_mail_params(sm, e, &p) == -1 || buf_add(&p, "", 0) == -1) {
+		buf_free(&p);
+		return fail_nomem(f);
+	}
+	r = smtp_cmd(sm, f, "MAIL FROM:<%s>%s", e->from, p.p);
+	buf_free(&p);
+	return r;
+}
+
+static int
+smtp_rcpt(struct smtp *sm, const struct smtp_env *e, size_t i,
+    struct fail *f)
+{
+	if (e->dsn_notify != NULL && sm->caps.dsn)
+		return smtp_cmd(sm, f, "RCPT TO:<%s> NOTIFY=%s", e->rcpt[i],
+		    e->dsn_notify);
+	return smtp_cmd(sm, f, "RCPT TO:<%s>", e->rcpt[i]);
 }
 
 /* Best effort: leave the transaction, keep the session (RFC 5321 §4.1.1.5). */
@@ -434,7 +481,7 @@ smtp_envelope_lockstep(struct smtp *sm, const struct smtp_env *e,
 	    smtp_expect(sm, 2, EX_UNAVAILABLE, "sender refused", f) == -1)
 		goto rset;
 	for (i = 0; i < e->nrcpt; i++) {
-		if (smtp_cmd(sm, f, "RCPT TO:<%s>", e->rcpt[i]) == -1 ||
+		if (smtp_rcpt(sm, e, i, f) == -1 ||
 		    stream_flush(sm->s, f) == -1 ||
 		    smtp_reply(sm, NULL, f) == -1)
 			return -1;
@@ -466,7 +513,7 @@ smtp_envelope_pipelined(struct smtp *sm, const struct smtp_env *e,
 	if (smtp_mail(sm, e, f) == -1)
 		return -1;
 	for (i = 0; i < e->nrcpt; i++)
-		if (smtp_cmd(sm, f, "RCPT TO:<%s>", e->rcpt[i]) == -1)
+		if (smtp_rcpt(sm, e, i, f) == -1)
 			return -1;
 	if (smtp_cmd(sm, f, "DATA") == -1 || stream_flush(sm->s, f) == -1 ||
 	    smtp_reply(sm, NULL, f) == -1)
@@ -596,6 +643,12 @@ smtp_tls_info(const struct smtp *sm, char *info, size_t infosz, char *pin,
 	if (stream_peer_info(sm->s, info, infosz) == -1)
 		return -1;
 	return stream_peer_pin(sm->s, pin, pinsz);
+}
+
+const struct smtp_caps *
+smtp_caps(const struct smtp *sm)
+{
+	return &sm->caps;
 }
 
 const char *

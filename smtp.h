@@ -38,6 +38,25 @@ struct smtp_env {
 	size_t		 nrcpt;
 	unsigned long long size;	/* message octets, for SIZE= */
 	int		 body8bit;	/* ask for BODY=8BITMIME */
+	int		 smtputf8;	/* ask for SMTPUTF8 (RFC 6531) */
+	const char	*dsn_notify;	/* -N: NOTIFY=, or NULL (RFC 3461) */
+	const char	*dsn_ret;	/* -R: RET=, or NULL */
+	const char	*dsn_envid;	/* -V: ENVID=, or NULL */
+};
+
+/* What the server offered after the last EHLO (after TLS). */
+struct smtp_caps {
+	int		 starttls;
+	int		 pipelining;
+	int		 eightbitmime;
+	int		 smtputf8;
+	int		 binarymime;
+	int		 chunking;
+	int		 dsn;
+	int		 enhanced;
+	int		 size_set;
+	unsigned long long size;
+	char		 auth[256];
 };
 
 /* Where the message octets come from (CRLF lines, unstuffed). */
@@ -67,6 +86,9 @@ struct smtp	*smtp_open(int, const struct smtp_opts *, struct fail *);
  */
 int	smtp_send(struct smtp *, const struct smtp_env *, struct smtp_source *,
 	    int *, struct fail *);
+
+/* The capabilities of an open session (for mime.c's choices). */
+const struct smtp_caps *smtp_caps(const struct smtp *);
 
 /* QUIT (best effort) and close; NULL is fine. */
 void	smtp_close(struct smtp *);

@@ -840,10 +840,32 @@ class Install(RelaymailTestCase):
 
 # ---------------------------------------------------------------- runner
 
+def test_classes():
+    """This file's classes, then those of every tests/it_*.py module.
+
+    Topic modules do `from itest import RelaymailTestCase, ...`; they must
+    see this very module (its CERTS, KEEP), not a second copy of it.
+    """
+    import glob
+    import importlib
+    sys.modules.setdefault("itest", sys.modules[__name__])
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    classes = [Delivery, Failures, Verbose, Options, Config, Install]
+    for path in sorted(glob.glob(os.path.join(here, "it_*.py"))):
+        mod = importlib.import_module(os.path.basename(path)[:-3])
+        for obj in vars(mod).values():
+            if (isinstance(obj, type) and issubclass(obj, RelaymailTestCase)
+                    and obj.__module__ == mod.__name__):
+                classes.append(obj)
+    return classes
+
+
 def all_tests():
     loader = unittest.TestLoader()
     tests = []
-    for cls in (Delivery, Failures, Verbose, Options, Config, Install):
+    for cls in test_classes():
         for name in loader.getTestCaseNames(cls):
             tests.append(cls(name))
     return tests
