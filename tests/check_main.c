@@ -8,6 +8,7 @@ Suite	*addr_suite(void);
 Suite	*alias_suite(void);
 Suite	*auth_suite(void);
 Suite	*conf_suite(void);
+Suite	*confs_suite(void);
 Suite	*header_suite(void);
 Suite	*msg_suite(void);
 Suite	*smtp_suite(void);
@@ -21,6 +22,7 @@ main(void)
 	srunner_add_suite(sr, alias_suite());
 	srunner_add_suite(sr, auth_suite());
 	srunner_add_suite(sr, conf_suite());
+	srunner_add_suite(sr, confs_suite());
 	srunner_add_suite(sr, header_suite());
 	srunner_add_suite(sr, msg_suite());
 	srunner_add_suite(sr, smtp_suite());
