@@ -9,6 +9,7 @@
 PREFIX	?= /usr/local
 SBINDIR	?= $(PREFIX)/sbin
 LIBDIR	?= $(PREFIX)/lib
+MANDIR	?= $(PREFIX)/share/man
 DESTDIR	?=
 
 CC	?= cc
@@ -82,6 +83,10 @@ install: relaymail
 	ln -sf relaymail $(DESTDIR)$(SBINDIR)/mailq
 	ln -sf relaymail $(DESTDIR)$(SBINDIR)/newaliases
 	ln -sf $(SBINDIR)/relaymail $(DESTDIR)$(LIBDIR)/sendmail
+	install -d $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
+	install -m 0644 man/relaymail.8 $(DESTDIR)$(MANDIR)/man8/relaymail.8
+	install -m 0644 man/relaymail.conf.5 \
+	    $(DESTDIR)$(MANDIR)/man5/relaymail.conf.5
 
 clean:
 	rm -f relaymail sendmail.o $(OBJS) tests/unit

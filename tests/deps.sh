@@ -2,10 +2,11 @@
 # Install what building and testing relaymail needs on Debian 12, once.
 # As root: apt-get update (only when something is missing), then
 # apt-get install.  Otherwise: say which packages to install, and fail.
+# Arguments name more packages a target needs (make deb: dpkg-dev).
 set -eu
 
 PKGS="gcc make pkg-config libssl-dev libconfuse-dev check openssl \
-ca-certificates python3 python3-aiosmtpd"
+ca-certificates python3 python3-aiosmtpd mandoc groff-base $*"
 
 missing=""
 for p in $PKGS; do
