@@ -5,6 +5,9 @@
 #                   through a local STARTTLS+AUTH server
 #   make check      install what is missing, build, run every test
 #   make install    PREFIX (/usr/local) and DESTDIR honoured
+#   make deb        a Debian package in .pkg/ (pkg/deb/mkdeb.sh)
+#   make test-install  install that package into a fresh Debian 12 root
+#                   and send mail through it (tests/test-install.sh)
 
 PREFIX	?= /usr/local
 SBINDIR	?= $(PREFIX)/sbin
@@ -88,8 +91,34 @@ install: relaymail
 	install -m 0644 man/relaymail.conf.5 \
 	    $(DESTDIR)$(MANDIR)/man5/relaymail.conf.5
 
+# The Debian package: one hardened build with Debian's build flags (a
+# set-group-id program), packaged by dpkg-deb; DEB_REVISION counts
+# packagings of one upstream version.
+VERSION	= $(shell sed -n 's/.*define[[:space:]]*RELAYMAIL_VERSION[[:space:]]*"\(.*\)"/\1/p' sendmail.c)
+DEB_REVISION ?= 1
+DEB_BUILDFLAGS = DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags
+DEB_FLAGS = $(shell $(DEB_BUILDFLAGS) --get CPPFLAGS) \
+	    $(shell $(DEB_BUILDFLAGS) --get CFLAGS) \
+	    $(shell $(DEB_BUILDFLAGS) --get LDFLAGS)
+
+.pkg/relaymail: sendmail.c $(OBJS:.o=.c) $(wildcard *.h)
+	@mkdir -p .pkg
+	$(CC) $(WARN) $(CPPFLAGS) $(DEB_FLAGS) $(PKG_CFLAGS) -o $@ \
+	    sendmail.c $(OBJS:.o=.c) $(PKG_LIBS)
+
+deb:
+	@sh tests/deps.sh dpkg-dev
+	@$(MAKE) --no-print-directory .pkg/relaymail
+	@sh pkg/deb/mkdeb.sh .pkg/relaymail $(VERSION)-$(DEB_REVISION) .pkg
+
+# Needs root (debootstrap, chroot); TEST_INSTALL_CACHE keeps the Debian
+# root and the downloaded packages between runs.
+test-install: deb deps
+	@sh tests/deps.sh debootstrap
+	@bash tests/test-install.sh .pkg/relaymail $(VERSION)
+
 clean:
 	rm -f relaymail sendmail.o $(OBJS) tests/unit
-	rm -rf .demo .asan
+	rm -rf .demo .asan .pkg
 
-.PHONY: all deps check check-asan demo install clean
+.PHONY: all deps check check-asan demo install deb test-install clean
