@@ -72,6 +72,20 @@ for f in conf/*.conf; do
 	esac
 done
 
+# Debian policy 12.7 wants a changelog; lintian is told that the
+# configuration's mode is on purpose (it holds the password).
+when=$(date -R -d "@${SOURCE_DATE_EPOCH:-$(date +%s)}")
+cat <<EOF | gzip -9n >"$root/$doc/changelog.Debian.gz"
+relaymail ($version) unstable; urgency=medium
+
+  * Built with make deb (pkg/deb/mkdeb.sh).
+
+ -- relaymail developers <relaymail@example.org>  $when
+EOF
+d usr/share/lintian/overrides
+echo "relaymail: non-standard-file-perm 0640 != 0644 [etc/relaymail.conf]" \
+    >"$root/usr/share/lintian/overrides/relaymail"
+
 install -m 0755 "$here/postinst" "$here/postrm" "$root/DEBIAN/"
 
 # Depends: what dpkg-shlibdeps derives from the libraries' symbols files,
