@@ -138,6 +138,7 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT
+trap 'exit 1' HUP INT TERM
 
 cp -a "$base" "$root"
 mount -t proc proc "$root/proc"
