@@ -264,17 +264,23 @@ priv_closefrom(void)
  * stdin and never the command's), stdout the pipe, stderr the caller's
  * only when unprivileged (a failing helper under the group could print
  * what the caller must not see), cwd "/" (the caller's directory is
- * theirs to fill), SIGPIPE back to its default.
+ * theirs to fill), SIGPIPE back to its default.  While set-id the real
+ * and saved gids become relaymail too: bash and dash drop a set-id
+ * group they are started with, and with all three gids the caller's
+ * own the kernel still denies the caller ptrace and /proc/PID/mem of
+ * the command (the gids differ from theirs).
  */
 static void
 priv_child(const char *cmd, int out, int setid, char **env)
 {
 	char	*argv[] = { "sh", "-c", (char *)cmd, NULL };
 	int	 null = open("/dev/null", O_RDWR);
+	gid_t	 g = getegid();
 
 	setpgid(0, 0);
 	signal(SIGPIPE, SIG_DFL);
-	if (null == -1 || dup2(null, STDIN_FILENO) == -1 ||
+	if ((setid && setresgid(g, g, g) == -1) || null == -1 ||
+	    dup2(null, STDIN_FILENO) == -1 ||
 	    dup2(out, STDOUT_FILENO) == -1 ||
 	    (setid && dup2(null, STDERR_FILENO) == -1) || chdir("/") == -1)
 		_exit(126);
