@@ -459,17 +459,25 @@ priv_parse(struct conf *c, const char *path, int setid, struct fail *f)
 	return rd == -1 ? -1 : 0;
 }
 
-/* The default file may be absent in containers: RELAYMAIL_* then. */
+/*
+ * The default file may be absent in containers: RELAYMAIL_* then.  So
+ * also when it exists but is not ours to read and RELAYMAIL_HOST says
+ * how to send: a service run with no-new-privileges (systemd
+ * credentials) on a host whose relaymail is setgid.
+ */
 static int
-priv_default_missing(void)
+priv_default_unusable(int setid)
 {
-	return access(CONF_PATH, F_OK) == -1 && errno == ENOENT;
+	if (access(CONF_PATH, F_OK) == -1 && errno == ENOENT)
+		return 1;
+	return !setid && getenv("RELAYMAIL_HOST") != NULL &&
+	    access(CONF_PATH, R_OK) == -1 && errno == EACCES;
 }
 
 static int
 priv_load(struct conf *c, const char *path, int setid, struct fail *f)
 {
-	if (path == NULL && priv_default_missing()) {
+	if (path == NULL && priv_default_unusable(setid)) {
 		if (setid || getenv("RELAYMAIL_HOST") == NULL)
 			return fail_set(f, EX_CONFIG, "no configuration: "
 			    "create %s (see relaymail.conf(5)) or set "

@@ -914,3 +914,17 @@ class PrivContainer(PrivTestCase):
         self.runs.append(r)
         self.assertExit(r, 78)
         self.assertIn("no configuration", r.err)
+        # a host with the setgid setup: /etc/relaymail.conf exists but is
+        # not this service's to read (no-new-privileges): RELAYMAIL_* only
+        self.put_etc("relaymail.conf", self.system_config(host="nowhere.invalid"))
+        r = self.scene.run([self.setgid_bin, "ops"], uid=uid, gid=uid,
+                           groups="clear", env=env, input=MSG, cwd="/", nnp=True)
+        self.runs.append(r)
+        self.assertExit(r, 0)
+        self.assertEqual(len(self.server.messages()), 3)
+        env.pop("RELAYMAIL_HOST")
+        r = self.scene.run([self.setgid_bin, "ops"], uid=uid, gid=uid,
+                           groups="clear", env=env, input=MSG, cwd="/", nnp=True)
+        self.runs.append(r)
+        self.assertExit(r, 78)
+        self.assertIn("/etc/relaymail.conf: Permission denied", r.err)
