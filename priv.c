@@ -389,13 +389,17 @@ priv_run_command(struct conf *c, int setid, struct fail *f)
 	long long	  deadline;
 	size_t		  len;
 	int		  p[2], more, status, r;
-	pid_t		  pid;
+	pid_t		  pid = 0;
 
 	if ((env = priv_child_env(setid)) == NULL)
 		return fail_nomem(f);
 	if (pipe2(p, O_CLOEXEC) == -1 || (pid = fork()) == -1) {
 		fail_set(f, EX_OSERR, "password_command: cannot start it: %s",
 		    strerror(errno));
+		if (pid == -1) {
+			close(p[0]);
+			close(p[1]);
+		}
 		if (!setid)
 			free(env);
 		return -1;
