@@ -1,6 +1,7 @@
 /*
  * relay.c -- one message end to end.
  */
+#include <sys/auxv.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -113,7 +114,8 @@ relay_ident(const struct conf *c, const char *fullname, struct ident *id)
 {
 	struct passwd	*pw;
 	const char	*v;
-	int		 setid = getuid() != geteuid() || getgid() != getegid();
+	/* AT_SECURE: started set-id, even after the group was dropped */
+	int		 setid = getauxval(AT_SECURE) != 0;
 
 	memset(id, 0, sizeof(*id));
 	id->uid = (unsigned long)getuid();
