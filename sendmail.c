@@ -446,7 +446,6 @@ usage_help(void)
 	    "  -bm           deliver (default); -bp: print the (empty) queue;"
 	    "\n"
 	    "  -bi           nothing to rebuild\n"
-	    "  -bs           speak SMTP on standard input and output\n"
 	    "  --check       test the configuration: connect, TLS, AUTH; "
 	    "send nothing\n"
 	    "  --version     print the version\n\n"
