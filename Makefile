@@ -34,8 +34,8 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
 
-MODULES	= addr alias auth conf header log mime msg net priv relay smtp stream \
-	  tls util
+MODULES	= addr alias auth conf header log mime msg net priv relay serve smtp \
+	  stream tls util
 OBJS	= $(MODULES:=.o)
 TESTS	= $(wildcard tests/check_*.c)
 

@@ -16,20 +16,8 @@
 
 #define RD_CHUNK	65536
 
+/* struct msg_feed's phase: still in the header, or in the body. */
 enum rd_phase { RD_HEADER, RD_BODY };
-
-/* Reader state that survives read(2) boundaries. */
-struct rd {
-	struct msg	*m;
-	enum rd_phase	 phase;
-	int		 cr;		/* last octet was a CR (line ended) */
-	int		 dot_ends;
-	int		 pending_dot;	/* body line so far is a held "." */
-	int		 done;
-	int		 first;		/* no header line seen yet */
-	size_t		 linelen;	/* current body line length */
-	struct buf	 line;		/* current header line */
-};
 
 void
 msg_init(struct msg *m)
@@ -173,12 +161,12 @@ msg_fold_into_last(struct msg *m, const char *s, size_t n, struct fail *f)
 	return 0;
 }
 
-static int	rd_body_text(struct rd *, const char *, size_t, struct fail *);
-static int	rd_body_eol(struct rd *, struct fail *);
+static int	rd_body_text(struct msg_feed *, const char *, size_t, struct fail *);
+static int	rd_body_eol(struct msg_feed *, struct fail *);
 
 /* The header ended without a blank line: this line starts the body. */
 static int
-rd_line_to_body(struct rd *r, const char *s, size_t n, struct fail *f)
+rd_line_to_body(struct msg_feed *r, const char *s, size_t n, struct fail *f)
 {
 	r->phase = RD_BODY;
 	if (n > 0 && rd_body_text(r, s, n, f) == -1)
@@ -188,7 +176,7 @@ rd_line_to_body(struct rd *r, const char *s, size_t n, struct fail *f)
 
 /* One complete header-phase line (without its line ending). */
 static int
-rd_header_line(struct rd *r, const char *s, size_t n, struct fail *f)
+rd_header_line(struct msg_feed *r, const char *s, size_t n, struct fail *f)
 {
 	struct msg	*m = r->m;
 	int		 first = r->first;
@@ -219,7 +207,7 @@ rd_header_line(struct rd *r, const char *s, size_t n, struct fail *f)
 }
 
 static int
-rd_body_text(struct rd *r, const char *p, size_t n, struct fail *f)
+rd_body_text(struct msg_feed *r, const char *p, size_t n, struct fail *f)
 {
 	if (r->dot_ends && r->linelen == 0 && !r->pending_dot && *p == '.') {
 		r->pending_dot = 1;
@@ -239,7 +227,7 @@ rd_body_text(struct rd *r, const char *p, size_t n, struct fail *f)
 }
 
 static int
-rd_body_eol(struct rd *r, struct fail *f)
+rd_body_eol(struct msg_feed *r, struct fail *f)
 {
 	if (r->pending_dot && r->linelen == 0) {
 		r->done = 1;	/* a lone "." at a terminal */
@@ -257,7 +245,7 @@ rd_body_eol(struct rd *r, struct fail *f)
 }
 
 static int
-rd_text(struct rd *r, const char *p, size_t n, struct fail *f)
+rd_text(struct msg_feed *r, const char *p, size_t n, struct fail *f)
 {
 	const char	*s;
 	size_t		 k;
@@ -278,7 +266,7 @@ rd_text(struct rd *r, const char *p, size_t n, struct fail *f)
 }
 
 static int
-rd_eol(struct rd *r, struct fail *f)
+rd_eol(struct msg_feed *r, struct fail *f)
 {
 	int	rc;
 
@@ -292,7 +280,7 @@ rd_eol(struct rd *r, struct fail *f)
 
 /* Scan up to the next CR or LF, noting 8-bit and NUL octets. */
 static size_t
-rd_span(struct rd *r, const unsigned char *p, size_t n)
+rd_span(struct msg_feed *r, const unsigned char *p, size_t n)
 {
 	size_t	i;
 	int	hi = 0, nul = 0;
@@ -309,7 +297,7 @@ rd_span(struct rd *r, const unsigned char *p, size_t n)
 }
 
 static int
-rd_feed(struct rd *r, const char *p, size_t n, struct fail *f)
+rd_feed(struct msg_feed *r, const char *p, size_t n, struct fail *f)
 {
 	size_t	i = 0, k;
 
@@ -337,7 +325,7 @@ rd_feed(struct rd *r, const char *p, size_t n, struct fail *f)
 
 /* End of input: supply the missing final line ending. */
 static int
-rd_finish(struct rd *r, struct fail *f)
+rd_finish(struct msg_feed *r, struct fail *f)
 {
 	if (r->done)
 		return 0;
@@ -348,17 +336,54 @@ rd_finish(struct rd *r, struct fail *f)
 	return 0;
 }
 
+void
+msg_feed_init(struct msg_feed *r, struct msg *m, int dot_ends)
+{
+	memset(r, 0, sizeof(*r));
+	r->m = m;
+	r->phase = RD_HEADER;
+	r->dot_ends = dot_ends;
+	r->first = 1;
+}
+
+int
+msg_feed(struct msg_feed *r, const void *p, size_t n, struct fail *f)
+{
+	r->m->inbytes += n;
+	return rd_feed(r, p, n, f);
+}
+
+int
+msg_feed_end(struct msg_feed *r, struct fail *f)
+{
+	struct msg	*m = r->m;
+	int		 ret = -1;
+
+	if (rd_finish(r, f) == -1)
+		goto out;
+	if (m->fd != -1 && msg_spill(m, f) == -1)
+		goto out;
+	ret = 0;
+out:
+	msg_feed_free(r);
+	return ret;
+}
+
+void
+msg_feed_free(struct msg_feed *r)
+{
+	buf_free(&r->line);
+}
+
 int
 msg_read(struct msg *m, int fd, int dot_ends, struct fail *f)
 {
-	struct rd	 r = { 0 };
+	struct msg_feed	 r;
 	char		*chunk;
 	ssize_t		 n;
 	int		 ret = -1;
 
-	r.m = m;
-	r.dot_ends = dot_ends;
-	r.first = 1;
+	msg_feed_init(&r, m, dot_ends);
 	if ((chunk = malloc(RD_CHUNK)) == NULL)
 		return fail_nomem(f);
 	while (!r.done) {
@@ -376,19 +401,16 @@ msg_read(struct msg *m, int fd, int dot_ends, struct fail *f)
 		}
 		if (n == 0)
 			break;
-		m->inbytes += (unsigned long long)n;
-		if (rd_feed(&r, chunk, (size_t)n, f) == -1)
+		if (msg_feed(&r, chunk, (size_t)n, f) == -1)
 			goto out;
 	}
-	if (rd_finish(&r, f) == -1)
-		goto out;
-	if (m->fd != -1 && msg_spill(m, f) == -1)
-		goto out;
 	ret = 0;
 out:
 	free(chunk);
-	buf_free(&r.line);
-	return ret;
+	if (ret == 0)
+		return msg_feed_end(&r, f);
+	msg_feed_free(&r);
+	return -1;
 }
 
 ssize_t

@@ -15,6 +15,7 @@
 #include "msg.h"
 #include "priv.h"
 #include "relay.h"
+#include "serve.h"
 #include "util.h"
 
 #ifndef RELAYMAIL_VERSION
@@ -487,6 +488,38 @@ run_quick(const struct opts *o)
 	}
 }
 
+/*
+ * -bs: SMTP on stdin/stdout, after the privilege drop.  The envelope of
+ * each message is the client's MAIL and RCPT; -F, -B and the DSN options
+ * apply to every message.  Exit 0 after QUIT (each message's outcome
+ * went to the client in its reply), 75 when the client left in the
+ * middle of a message.
+ */
+static int
+run_serve(const struct opts *o, const struct conf *c)
+{
+	struct relay_opts ro = { 0 };
+	struct serve_conf sc = { 0 };
+	struct fail	 f;
+
+	if (o->nrcpt > 0 || o->extract)
+		log_warn("-bs: the client names the recipients with RCPT TO; "
+		    "recipients and -t on the command line are ignored");
+	ro.fullname = o->fullname;
+	ro.body8bit = o->body8bit;
+	ro.stop = &stop_signal;
+	ro.dsn_notify = o->dsn_notify;
+	ro.dsn_ret = o->dsn_ret;
+	ro.dsn_envid = o->envid;
+	sc.conf = c;
+	sc.relay = &ro;
+	sc.stop = &stop_signal;
+	if (serve_run(&sc, STDIN_FILENO, STDOUT_FILENO, &f) == 0)
+		return EX_OK;
+	log_err("%s", f.msg);
+	return f.ex;
+}
+
 static int
 run_deliver(const struct opts *o, const struct conf *c)
 {
@@ -533,6 +566,8 @@ run(const struct opts *o)
 		log_err("%s", f.msg);
 		if (o->mode == MODE_DELIVER && f.ex != EX_OSERR)
 			keep_message(NULL, dot_ends, f.msg);
+		if (o->mode == MODE_SERVE)
+			serve_refuse(STDOUT_FILENO, f.msg);
 		conf_free(&c);
 		return f.ex;
 	}
@@ -546,10 +581,8 @@ run(const struct opts *o)
 		    f.ex;
 		if (ex != EX_OK)
 			log_err("%s", f.msg);
-	} else {
-		log_err("-bs is not available yet in this version");
-		ex = EX_UNAVAILABLE;
-	}
+	} else
+		ex = run_serve(o, &c);
 	conf_free(&c);
 	return ex;
 }

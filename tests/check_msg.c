@@ -206,6 +206,39 @@ START_TEST(test_mbox)
 }
 END_TEST
 
+/* The feed API: the same message whole and one octet at a time, with a
+ * CRLF, a folded header and a lone-dot terminator split across calls. */
+START_TEST(test_feed_chunks)
+{
+	static const char in[] = "Subject: a\r\n b\r\nTo: x\r\n\r\n"
+	    "l1\r\n.l2\r\nl3\r.\r\nnot read\r\n";
+	struct msg	 whole, bytes;
+	struct msg_feed	 r;
+	struct fail	 f;
+	struct buf	 b1 = { 0 }, b2 = { 0 };
+	size_t		 i;
+
+	read_ok(&whole, in, 1);
+	msg_init(&bytes);
+	msg_feed_init(&r, &bytes, 1);
+	for (i = 0; i < sizeof(in) - 1; i++)
+		ck_assert_int_eq(msg_feed(&r, in + i, 1, &f), 0);
+	ck_assert_int_eq(msg_feed_end(&r, &f), 0);
+	ck_assert_uint_eq(bytes.hn, 2);
+	ck_assert_str_eq(bytes.hv[0].text, "Subject: a\r\n b");
+	ck_assert_uint_eq(bytes.hn, whole.hn);
+	tu_body(&whole, &b1);
+	tu_body(&bytes, &b2);
+	ck_assert_str_eq(b2.p, "l1\r\n.l2\r\nl3\r\n");
+	ck_assert_str_eq(b1.p, b2.p);
+	ck_assert_uint_eq(bytes.inbytes, sizeof(in) - 1);
+	msg_free(&whole);
+	msg_free(&bytes);
+	buf_free(&b1);
+	buf_free(&b2);
+}
+END_TEST
+
 Suite *
 msg_suite(void)
 {
@@ -223,6 +256,7 @@ msg_suite(void)
 	tcase_add_test(tc, test_nul_kept);
 	tcase_add_test(tc, test_spool);
 	tcase_add_test(tc, test_mbox);
+	tcase_add_test(tc, test_feed_chunks);
 	suite_add_tcase(s, tc);
 	return s;
 }
