@@ -431,3 +431,352 @@ class Callers(RelaymailTestCase):
         eml, meta = self.replay(msg, "")
         self.assertEqual(meta["rcpt_tos"], ["bob@example.com",
                                             "root@" + DOMAIN])
+
+
+# Every row of the option table (SPEC §1) with the number of words it
+# takes.  Run with -bv and a final recipient "marker": an option that
+# took too few words would leave its argument as a recipient, one that
+# took too many would swallow "marker"; either changes the output.
+OPTION_ROWS = [
+    ["-t"], ["-i"], ["-ti"], ["-it"], ["-oi"], ["-o", "i"],
+    ["-O", "IgnoreDots"], ["-OIgnoreDots=true"], ["-O", "DeliveryMode=b"],
+    ["-f", "bounce@example.com"], ["-fbounce@example.com"],
+    ["-r", "bounce@example.com"], ["-rbounce@example.com"],
+    ["-f", "<>"], ["-f<>"], ["-f", ""], ["-f", "root"],
+    ["-F", "Cron Daemon"], ["-FCronDaemon"], ["-F", ""],
+    ["-v"], ["-B", "8BITMIME"], ["-B8BITMIME"], ["-B", "7BIT"],
+    ["-B7BIT"],
+    ["-N", "never"], ["-Nsuccess,failure,delay"], ["-N", "failure"],
+    ["-R", "hdrs"], ["-Rfull"], ["-V", "envid.42"], ["-Venvid.42"],
+    ["-L", "cron-mail"], ["-Lcron-mail"],
+    ["-oem"], ["-oee"], ["-oep"], ["-odi"], ["-odb"], ["-om"],
+    ["-o", "em"], ["-oQ/var/spool/mqueue"], ["-o7"], ["-o8"],
+    ["-h", "17"], ["-h17"], ["-U"], ["-m"], ["-n"], ["-G"], ["-c"],
+    ["-T"], ["-x"], ["-s"],
+    ["-X", "/nonexistent/traffic.log"], ["-X/nonexistent/traffic.log"],
+    ["-A", "c"], ["-Am"], ["-D", "/nonexistent/debug.log"],
+    ["-M", "Xvalue"], ["-MXvalue"], ["-Q", "reason"], ["-Qreason"],
+    ["-p", "smtp:client"], ["-psmtp"], ["-d"], ["-d0.1"],
+    ["-e", "m"], ["-em"],
+    ["-vti"], ["-tiv"], ["-itF", "Cron Daemon"], ["-tifbounce@example.com"],
+    ["-B", "8BITMIME", "-oem", "-oi", "-FCronDaemon", "-i"],
+    ["--"],
+]
+
+
+class OptionTable(RelaymailTestCase):
+    """Each row of the table accepted with its arity; -b modes; names;
+    unknown options."""
+
+    def verify(self, *args, conf=None, env=None):
+        return self.relaymail(b"", *args, conf=conf, env=env)
+
+    def test_op1_every_row_takes_its_arguments(self):
+        """-bv OPTION... marker resolves exactly "marker": every row of the
+        table is accepted and takes the number of words it should."""
+        self.write_config(port=1)
+        bad = []
+        for row in OPTION_ROWS:
+            r = self.verify("-bv", *(row + ["marker"]))
+            want = b"marker -> marker@example.org\n"
+            if r.status != 0 or r.stdout != want:
+                bad.append("%r: exit %s, stdout %r, stderr %r"
+                           % (row, r.status, r.stdout, r.err.strip()))
+        self.assertEqual(bad, [])
+        self.assertFalse(os.path.exists("/nonexistent"))
+
+    def test_op2_recipients_after_double_dash(self):
+        """"--" ends the options: what follows is a recipient even when it
+        starts with '-'; without "--" it is refused (as -d debug flags with
+        an @, or an unknown option), never silently dropped."""
+        self.write_config(port=1)
+        r = self.verify("-bv", "-oi", "--", "-dash@example.com", "-t")
+        self.assertExit(r, 0)
+        self.assertEqual(r.stdout, b"-dash@example.com -> -dash@example.com"
+                         b"\n-t -> -t@example.org\n")
+        r = self.verify("-bv", "-dash@example.com")
+        self.assertExit(r, 64)
+        self.assertIn("-dash@example.com", r.err)
+        r = self.verify("-bv", "-zed@example.com")
+        self.assertExit(r, 64)
+        self.assertIn("-z", r.err)
+
+    def test_op3_options_stop_at_first_recipient(self):
+        """As Postfix: the first recipient ends the options, so a later
+        word that looks like an option is a recipient, never a flag."""
+        self.write_config(port=1)
+        r = self.verify("-bv", "root", "-f")
+        self.assertExit(r, 0)
+        self.assertEqual(r.stdout, b"root -> root@example.org\n"
+                         b"-f -> -f@example.org\n")
+
+    def test_op4_unknown_options(self):
+        """An option outside sendmail's and Postfix's set: exit 64, the
+        option named on stderr, stdin not read, nothing sent."""
+        self.write_config(port=1)
+        for args, name in ((["-Z"], "-Z"), (["-y", "root"], "-y"),
+                           (["-tiZ", "root"], "-Z"), (["-k"], "-k"),
+                           (["-E", "x"], "-E"), (["-J"], "-J"),
+                           (["-W"], "-W"), (["--frobnicate"], "--frobnicate"),
+                           (["--help=all"], "--help=all"),
+                           (["-bd"], "-bd"), (["-bt"], "-bt"),
+                           (["-bz", "root"], "-bz"),
+                           (["-B", "9BIT", "root"], "9BIT"),
+                           (["-N", "sometimes", "root"], "sometimes"),
+                           (["-R", "all", "root"], "-R"),
+                           (["-f"], "-f"), (["root", "-F"][1:], "-F")):
+            r = self.relaymail(b"To: root\n\nx\n", *args)
+            self.assertEqual(r.status, 64, "%r: exit %s" % (args, r.status))
+            self.assertIn(name, r.err, "%r: stderr %r" % (args, r.err))
+            self.assertEqual(r.stdout, b"")
+            self.assertEqual(len(r.err.strip().splitlines()), 1,
+                             "%r: not one line: %r" % (args, r.err))
+        self.assertFalse(os.path.exists(os.path.join(self.home,
+                                                     "dead.letter")))
+
+    def test_op5_queue_and_alias_modes(self):
+        """-bp prints that the queue is empty; -bi, -I and -q... exit 0;
+        none reads stdin or connects."""
+        self.write_config(port=1)
+        cases = [(["-bp"], b"Mail queue is empty\n"),
+                 (["-bp", "-v"], b"Mail queue is empty\n"),
+                 (["-bi"], b""), (["-I"], b""), (["-q"], b""),
+                 (["-q30m"], b""), (["-qRexample.com"], b""),
+                 (["-q", "-v"], b"")]
+        for args, out in cases:
+            r = self.relaymail(b"To: root\n\nx\n", *args)
+            self.assertEqual((r.status, r.stdout), (0, out), "%r: %s"
+                             % (args, r.err))
+
+    def test_op6_help_and_version(self):
+        """--help lists the options on stdout; --version prints one line."""
+        self.write_config(port=1)
+        r = self.relaymail(b"", "--help")
+        self.assertExit(r, 0)
+        text = r.stdout.decode()
+        self.assertTrue(text.startswith("usage: sendmail "), text[:80])
+        for opt in ("-t", "-i", "-f", "-r", "-F", "-B", "-N", "-R", "-V",
+                    "-C", "-L", "-v", "-bm", "-bp", "-bi", "-bs", "-bv",
+                    "-o", "-O", "-q", "-h", "-U", "-X", "--check",
+                    "--version"):
+            self.assertRegex(text, r"(?m)^\s+.*%s\b" % re.escape(opt),
+                             "--help does not mention %s" % opt)
+        r = self.relaymail(b"", "--version")
+        self.assertExit(r, 0)
+        self.assertRegex(r.stdout.decode(), r"^relaymail \d+\.\d+\S*\n$")
+
+    def _links(self, names):
+        bindir = os.path.join(self.tmp, "bin")
+        os.mkdir(bindir)
+        for n in names:
+            os.symlink(BINARY, os.path.join(bindir, n))
+        return bindir
+
+    def test_op7_names_by_path(self):
+        """mailq = -bp and newaliases = -bi when called by a symlink's path;
+        sendmail and relaymail deliver (here: -bv)."""
+        self.write_config(port=1)
+        bindir = self._links(["mailq", "newaliases", "sendmail", "relaymail"])
+        env = dict(os.environ, HOME=self.home)
+        def run(argv):
+            return subprocess.run(argv, input=b"", stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=env, timeout=30)
+        p = run([os.path.join(bindir, "mailq"), "-C", self.conf])
+        self.assertEqual((p.returncode, p.stdout), (0, b"Mail queue is empty\n"))
+        p = run([os.path.join(bindir, "newaliases"), "-C", self.conf])
+        self.assertEqual((p.returncode, p.stdout), (0, b""))
+        for n in ("sendmail", "relaymail"):
+            p = run([os.path.join(bindir, n), "-C", self.conf, "-bv", "root"])
+            self.assertEqual((p.returncode, p.stdout),
+                             (0, b"root -> root@example.org\n"), n)
+        # the mode options still win over the name (as in Postfix)
+        p = run([os.path.join(bindir, "newaliases"), "-C", self.conf, "-bp"])
+        self.assertEqual((p.returncode, p.stdout), (0, b"Mail queue is empty\n"))
+
+    def test_op8_names_through_path(self):
+        """The same through PATH lookup (argv[0] is the bare name)."""
+        self.write_config(port=1)
+        bindir = self._links(["mailq", "newaliases", "sendmail"])
+        env = dict(os.environ, HOME=self.home,
+                   PATH=bindir + ":/usr/bin:/bin")
+        def sh(cmd):
+            return subprocess.run(["/bin/sh", "-c", cmd], input=b"",
+                                  stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=env,
+                                  timeout=30)
+        p = sh("mailq -C '%s'" % self.conf)
+        self.assertEqual((p.returncode, p.stdout), (0, b"Mail queue is empty\n"))
+        p = sh("newaliases -C '%s'" % self.conf)
+        self.assertEqual((p.returncode, p.stdout), (0, b""))
+        p = sh("sendmail -C '%s' -bv root" % self.conf)
+        self.assertEqual((p.returncode, p.stdout),
+                         (0, b"root -> root@example.org\n"))
+
+    def test_op9_newaliases_checks_the_file(self):
+        """-bi/newaliases with an aliases file: counts it, warns about
+        refused targets, and fails (78, naming the alias) on a bad one."""
+        path = os.path.join(self.tmp, "aliases")
+        with open(path, "w") as f:
+            f.write("postmaster: root\nroot: ops@example.com\n"
+                    "logs: |/usr/bin/logger, archive@example.com\n")
+        self.write_config(port=1, aliases=path)
+        r = self.relaymail(b"", "-bi")
+        self.assertExit(r, 0)
+        self.assertEqual(r.stdout, ("%s: 3 aliases\n" % path).encode())
+        self.assertIn('"|/usr/bin/logger" refused', r.err)
+        with open(path, "a") as f:
+            f.write("broken: <unbalanced@example.com\n")
+        r = self.relaymail(b"", "-I")
+        self.assertExit(r, 78)
+        self.assertIn("alias broken: bad target", r.err)
+        os.unlink(path)
+        r = self.relaymail(b"", "-bi")
+        self.assertExit(r, 78)
+        self.assertIn(path, r.err)
+
+
+class OptionEffects(RelaymailTestCase):
+    """The rows that change what is sent, observed at the server."""
+
+    MSG = b"To: bob@example.com\nSubject: opt\n\nbody\n"
+
+    def test_oe1_sender_and_name_forms(self):
+        """-f/-r glued and split, -f '' and -f '<>' (null), -F glued and
+        split, quoted when it holds specials."""
+        self.start_server()
+        self.write_config()
+        env = {"LOGNAME": me(), "USER": me()}
+        cases = [
+            (["-f", "b@example.com"], "b@example.com", None),
+            (["-fb@example.com"], "b@example.com", None),
+            (["-r", "b@example.com"], "b@example.com", None),
+            (["-rb@example.com"], "b@example.com", None),
+            (["-f", "Bounce Handler <b@example.com>"], "b@example.com", None),
+            (["-f", "cron"], "cron@" + DOMAIN, None),
+            (["-f", "cron@localhost"], "cron@" + DOMAIN, None),
+            (["-f", ""], "", None),
+            (["-f", "<>"], "", None),
+            (["-f<>"], "", None),
+            (["-F", "Cron Daemon"], None, "Cron Daemon"),
+            (["-FCronDaemon"], None, "CronDaemon"),
+            (["-F", "Doe, John (ops)"], None, '"Doe, John (ops)"'),
+            (["-F", "J\u00fcrgen"], None, "=?utf-8?B?SsO8cmdlbg==?="),
+        ]
+        for args, sender, name in cases:
+            r = self.relaymail(self.MSG, *(args + ["bob@example.com"]),
+                               env=env)
+            self.assertExit(r, 0)
+        msgs = self.server.messages()
+        self.assertEqual(len(msgs), len(cases))
+        for (args, sender, name), (eml, meta) in zip(cases, msgs):
+            want = sender if sender is not None else "%s@%s" % (me(), DOMAIN)
+            self.assertEqual(meta["mail_from"], want, args)
+            fields, _ = split_message(eml)
+            frm = [raw for n, raw in fields if n == "from"]
+            if name is not None:
+                self.assertEqual(frm, [("From: %s <%s@%s>\r\n" % (
+                    name, me(), DOMAIN)).encode()], args)
+
+    def test_oe2_body_type(self):
+        """-B8BITMIME and -B 8BITMIME send BODY=8BITMIME; -B 7BIT does
+        not; nothing else changes."""
+        self.start_server()
+        self.write_config()
+        for args in (["-B8BITMIME"], ["-B", "8BITMIME"], ["-B", "7BIT"],
+                     ["-B", "8bitmime"]):
+            self.assertExit(self.relaymail(self.MSG, *(args + ["bob@x.org"])),
+                            0)
+        opts = [[o for o in m["mail_options"] if not o.startswith("SIZE=")]
+                for _, m in self.server.messages()]
+        self.assertEqual(opts, [["BODY=8BITMIME"], ["BODY=8BITMIME"], [],
+                                ["BODY=8BITMIME"]])
+
+    def test_oe3_dsn_options_without_dsn(self):
+        """-N, -R, -V are accepted; a server without DSN gets none of its
+        parameters and the message still goes."""
+        self.start_server()
+        self.write_config()
+        eml, meta = self.deliver(self.MSG, "-N", "success,failure", "-R",
+                                 "hdrs", "-V", "env42", "bob@example.com")
+        self.assertEqual([o for o in meta["mail_options"]
+                          if not o.startswith("SIZE=")], [])
+        self.assertEqual(meta["rcpt_options"], [[]])
+
+    def test_oe4_ignored_options_change_nothing(self):
+        """Every ignored row, all at once: the message is the same as
+        without them, and -X writes no file."""
+        self.start_server()
+        self.write_config()
+        log = os.path.join(self.tmp, "traffic.log")
+        ign = ["-oem", "-oee", "-odi", "-odb", "-om", "-o", "em", "-h", "17",
+               "-U", "-m", "-n", "-G", "-c", "-T", "-x", "-s", "-X", log,
+               "-Am", "-D", os.path.join(self.tmp, "debug.log"), "-MXv",
+               "-Qwhy", "-psmtp", "-d0.1", "-e", "m", "-L", "tag",
+               "-O", "DeliveryMode=i"]
+        msg = (b"From: a@example.com\nTo: bob@example.com\nSubject: s\n"
+               b"Date: Sat, 21 Nov 2026 09:00:00 +0100\n"
+               b"Message-ID: <fixed@example.com>\n\nbody\n")
+        self.assertExit(self.relaymail(msg, *ign, "bob@example.com"), 0)
+        self.assertExit(self.relaymail(msg, "bob@example.com"), 0)
+        (e1, m1), (e2, m2) = self.server.messages()
+        self.assertEqual(normalize(e1), normalize(e2))
+        for k in ("mail_from", "rcpt_tos", "mail_options", "rcpt_options"):
+            self.assertEqual(m1[k], m2[k], k)
+        self.assertFalse(os.path.exists(log))
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "debug.log")))
+
+    def test_oe5_extract_clusters(self):
+        """-ti, -it and -t -i all take To/Cc/Bcc and add the arguments."""
+        self.start_server()
+        self.write_config()
+        msg = b"To: bob@example.com\nBcc: carol@example.net\n\nbody\n"
+        for args in (["-ti"], ["-it"], ["-t", "-i"], ["-i", "-t"]):
+            self.assertExit(self.relaymail(msg, *(args + ["dave@x.org"])), 0)
+        for _, meta in self.server.messages():
+            self.assertEqual(meta["rcpt_tos"], ["dave@x.org",
+                                                "bob@example.com",
+                                                "carol@example.net"])
+
+    def _tty(self, args, text):
+        """Run relaymail with a terminal on stdin; type text, then EOF."""
+        import pty
+        import select
+        master, slave = pty.openpty()
+        e = {k: v for k, v in os.environ.items()
+             if not k.startswith("RELAYMAIL")}
+        e["HOME"] = self.home
+        p = subprocess.Popen([BINARY, "-C", self.conf] + args, stdin=slave,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=e)
+        os.close(slave)
+        for line in text.split(b"\n"):
+            os.write(master, line + b"\n")
+            time.sleep(0.05)
+            while select.select([master], [], [], 0)[0]:
+                try:
+                    os.read(master, 4096)
+                except OSError:
+                    break
+        try:
+            os.write(master, b"\x04")
+        except OSError:
+            pass
+        out, err = p.communicate(timeout=30)
+        os.close(master)
+        return p.returncode, err
+
+    def test_oe6_dot_at_a_terminal(self):
+        """At a terminal a lone '.' ends the message, unless -i, -oi,
+        -o i or -O IgnoreDots says it does not."""
+        self.start_server()
+        self.write_config()
+        text = b"To: bob@example.com\nSubject: tty\n\none\n.\ntwo"
+        runs = [[], ["-i"], ["-oi"], ["-o", "i"], ["-O", "IgnoreDots"],
+                ["-OIgnoreDots=True"], ["-O", "IgnoreDots=false"]]
+        for args in runs:
+            st, err = self._tty(args + ["bob@example.com"], text)
+            self.assertEqual(st, 0, "%r: %s" % (args, err))
+        bodies = [split_message(e)[1] for e, _ in self.server.messages()]
+        whole = b"one\r\n.\r\ntwo\r\n"
+        self.assertEqual(bodies, [b"one\r\n", whole, whole, whole, whole,
+                                  whole, b"one\r\n"])
