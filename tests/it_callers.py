@@ -780,3 +780,260 @@ class OptionEffects(RelaymailTestCase):
         whole = b"one\r\n.\r\ntwo\r\n"
         self.assertEqual(bodies, [b"one\r\n", whole, whole, whole, whole,
                                   whole, b"one\r\n"])
+
+
+ALIASES = """\
+# /etc/aliases as Debian ships it, plus a site's additions
+mailer-daemon: postmaster
+postmaster: root
+root: admin, ops@example.com
+admin: "Alice Admin" <alice@example.com>,
+\tbob
+loop1: loop2
+loop2: loop1
+logs: |/usr/bin/logger -t mail, /var/log/mail.archive,
+  :include:/etc/mail/list, archive@example.com
+pipes: "|/usr/bin/procmail"
+"""
+
+
+class LocalNames(RelaymailTestCase):
+    """Aliases (file and config), default_to, qualification, -bv."""
+
+    def aliases_config(self, default_to=None, extra=""):
+        path = os.path.join(self.tmp, "aliases")
+        with open(path, "w") as f:
+            f.write(ALIASES)
+        kw = {"aliases": path}
+        if default_to:
+            kw["default_to"] = default_to
+        self.write_config(**kw)
+        if extra:
+            with open(self.conf, "a") as f:
+                f.write(extra)
+        return path
+
+    def test_ln1_aliases_chains_loops_refusals(self):
+        """Chains through postmaster -> root -> admin, a loop, refused
+        program/file/:include: targets (warned), an unaliased local name
+        qualified; the header keeps what the sender wrote."""
+        self.start_server()
+        self.aliases_config()
+        msg = b"To: postmaster\nSubject: aliases\n\nbody\n"
+        r = self.relaymail(msg, "mailer-daemon", "loop1", "logs",
+                           "www-data", "postmaster@localhost")
+        self.assertExit(r, 0)
+        (eml, meta), = self.server.messages()
+        self.assertEqual(meta["rcpt_tos"], [
+            "alice@example.com", "bob@example.org", "ops@example.com",
+            "loop1@example.org", "archive@example.com",
+            "www-data@example.org"])
+        self.assertIn("alias loop through loop1", r.err)
+        for t in ("|/usr/bin/logger -t mail", "/var/log/mail.archive",
+                  ":include:/etc/mail/list"):
+            self.assertIn('"%s" refused' % t, r.err)
+        fields, _ = split_message(eml)
+        self.assertEqual([raw for n, raw in fields if n == "to"],
+                         [b"To: postmaster@example.org\r\n"])
+
+    def test_ln2_all_targets_refused(self):
+        """A name whose every target is refused leaves no recipient:
+        nothing is sent, 65, the message is kept."""
+        self.start_server()
+        self.aliases_config()
+        msg = b"Subject: pipes\n\nbody\n"
+        r = self.relaymail(msg, "pipes")
+        self.assertExit(r, 65)
+        self.assertIn('alias pipes: ""|/usr/bin/procmail"" refused', r.err)
+        self.assertNothingSpooled()
+        self.assertDeadLetter(msg)
+
+    def test_ln3_config_alias_wins_and_default_to(self):
+        """alias entries in the config win over the file; default_to takes
+        every local name that no alias names (bare, @localhost, @this
+        host), including one reached through an alias."""
+        self.start_server()
+        self.aliases_config(default_to="catchall@example.com", extra=(
+            'alias root { to = {"oncall@example.com", "pager"} }\n'))
+        r = self.relaymail(b"Subject: d\n\nbody\n", "root", "www-data",
+                           "nobody@localhost", "cron@" + HOST,
+                           "cron@client", "loop2", "friend@example.net")
+        self.assertExit(r, 0)
+        (eml, meta), = self.server.messages()
+        self.assertEqual(meta["rcpt_tos"], [
+            "oncall@example.com", "catchall@example.com",
+            "friend@example.net"])
+
+    def test_ln4_bv_prints_resolution(self):
+        """-bv prints each recipient and what it resolves to, one line
+        each, and sends nothing (no server is running)."""
+        self.aliases_config()
+        with open(self.conf, "a") as f:
+            f.write("port = 1\n")
+        r = self.relaymail(b"", "-bv", "postmaster, www-data",
+                           "Ops <ops@example.com>", "pipes", "root@localhost")
+        self.assertExit(r, 0)
+        self.assertEqual(r.stdout.decode(), (
+            "postmaster -> alice@example.com, bob@example.org, "
+            "ops@example.com\n"
+            "www-data -> www-data@example.org\n"
+            "ops@example.com -> ops@example.com\n"
+            "pipes -> nobody (every target refused)\n"
+            "root@localhost -> alice@example.com, bob@example.org, "
+            "ops@example.com\n"))
+        r = self.relaymail(b"", "-bv")
+        self.assertExit(r, 64)
+
+    def test_ln5_bad_aliases_file(self):
+        """A missing aliases file or a line without a colon is 78 naming
+        the file (and line); the message is kept."""
+        path = self.aliases_config()
+        with open(path, "a") as f:
+            f.write("no colon on this line\n")
+        self.start_server()
+        r = self.relaymail(b"Subject: x\n\nbody\n", "root")
+        self.assertExit(r, 78)
+        self.assertIn("%s:12:" % path, r.err)
+        self.assertNothingSpooled()
+        os.unlink(path)
+        r = self.relaymail(b"Subject: x\n\nbody\n", "root")
+        self.assertExit(r, 78)
+        self.assertIn(path, r.err)
+
+
+class Identity(RelaymailTestCase):
+    """Who is sending: GECOS, NAME, and a uid without a passwd entry."""
+
+    UID = 54321
+
+    def unprivileged(self, msg, env, *args):
+        """Run as a uid with no passwd entry (setpriv), as containers do."""
+        try:
+            pwd.getpwuid(self.UID)
+            self.fail("uid %d has a passwd entry on this host" % self.UID)
+        except KeyError:
+            pass
+        if os.getuid() != 0 or not shutil.which("setpriv"):
+            self.fail("needs root and setpriv(1) to switch to a uid "
+                      "without a passwd entry")
+        os.chmod(self.tmp, 0o755)
+        ca = os.path.join(self.tmp, "ca.pem")
+        shutil.copy(os.path.join(itest.CERTS, "ca.pem"), ca)
+        os.chmod(ca, 0o644)
+        self.write_config(tls_ca_file=ca)
+        os.chmod(self.conf, 0o644)
+        argv = ["setpriv", "--reuid=%d" % self.UID, "--regid=%d" % self.UID,
+                "--clear-groups", BINARY, "-C", self.conf] + list(args)
+        e = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
+        e.update(env)
+        p = subprocess.run(argv, input=msg, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=e, cwd="/",
+                           timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        return p
+
+    def test_id1_no_passwd_entry_logname(self):
+        """No passwd entry, LOGNAME set: the user name comes from LOGNAME
+        (then USER); Received names the uid."""
+        self.start_server()
+        msg = b"To: bob@example.com\nSubject: container\n\nbody\n"
+        self.unprivileged(msg, {"LOGNAME": "app", "USER": "other"},
+                          "bob@example.com")
+        self.unprivileged(msg, {"USER": "worker"}, "bob@example.com")
+        self.unprivileged(msg, {"USER": "Bad Name<x>"}, "bob@example.com")
+        self.unprivileged(msg, {}, "bob@example.com")
+        got = [(m["mail_from"], normalize(e, uid=self.UID)[0])
+               for e, m in self.server.messages()]
+        head = lambda u: (b"Received: <added>\r\nTo: bob@example.com\r\n"
+                          b"Subject: container\r\nDate: <now>\r\n"
+                          b"Message-ID: <new>\r\nFrom: <" + u.encode() +
+                          b"@example.org>\r\n")
+        self.assertEqual(got, [
+            ("app@example.org", head("app")),
+            ("worker@example.org", head("worker")),
+            ("uid54321@example.org", head("uid54321")),
+            ("uid54321@example.org", head("uid54321"))])
+
+    def test_id2_name_sources(self):
+        """The From display name: -F first, then NAME, then GECOS."""
+        self.start_server()
+        self.write_config()
+        msg = b"To: bob@example.com\n\nbody\n"
+        env = {"LOGNAME": me(), "USER": me()}
+        self.assertExit(self.relaymail(msg, "-F", "From Flag", "bob@x.org",
+                                       env=dict(env, NAME="Env Name")), 0)
+        self.assertExit(self.relaymail(msg, "bob@x.org",
+                                       env=dict(env, NAME="Env Name")), 0)
+        self.assertExit(self.relaymail(msg, "bob@x.org", env=env), 0)
+        froms = [[raw for n, raw in split_message(e)[0] if n == "from"][0]
+                 for e, _ in self.server.messages()]
+        g = gecos_name()
+        self.assertEqual(froms, [
+            ("From: From Flag <%s@example.org>\r\n" % me()).encode(),
+            ("From: Env Name <%s@example.org>\r\n" % me()).encode(),
+            ("From: %s<%s@example.org>\r\n" % (
+                phrase(g) + " " if g else "", me())).encode()])
+
+
+class OddInput(RelaymailTestCase):
+    """Input as the sender wrote it arrives as written, CRLF on the wire."""
+
+    def one(self, msg, *args):
+        self.start_server()
+        self.write_config()
+        eml, meta = self.deliver(msg, *args)
+        self.assertFalse(bare_line_ending(eml), "bare CR or LF on the wire")
+        return eml, meta
+
+    def test_oi1_cr_dot_crlf(self):
+        """"\\r.\\r\\n": a lone CR ends a line, so "." is a line of its own:
+        dot-stuffed on the wire, delivered as ".", the rest kept."""
+        eml, _ = self.one(b"To: bob@example.com\n\nabove\r.\r\nbelow\n",
+                          "bob@example.com")
+        self.assertEqual(split_message(eml)[1], b"above\r\n.\r\nbelow\r\n")
+        data = [c for k, c, _ in itest.transcript_events(
+            self.server.transcript())[0] if k == "D"]
+        self.assertIn("..", data)
+
+    def test_oi2_8bit_latin1_body(self):
+        """An 8-bit ISO-8859-1 body (not UTF-8) with its charset: every
+        octet arrives unchanged, the header too; BODY=8BITMIME."""
+        head = (b"From: a@example.com\nTo: bob@example.com\n"
+                b"Subject: caf\xe9\n"
+                b"MIME-Version: 1.0\n"
+                b"Content-Type: text/plain; charset=ISO-8859-1\n"
+                b"Content-Transfer-Encoding: 8bit\n")
+        body = b"Gr\xfc\xdfe aus K\xf6ln\n\xa0\xff\x80 end\n"
+        eml, meta = self.one(head + b"\n" + body, "bob@example.com")
+        self.assertIn("BODY=8BITMIME", meta["mail_options"])
+        got_h, got_b = normalize(eml)
+        self.assertEqual(got_b, crlf(body))
+        self.assertEqual(got_h, b"Received: <added>\r\n" + crlf(head) +
+                         b"Date: <now>\r\nMessage-ID: <new>\r\n")
+
+    def test_oi3_ansi_charset_8bit_body(self):
+        """charset=ANSI_X3.4-1968 (a C-locale cron) with an 8-bit body
+        anyway: passed through as written, never rewritten."""
+        head = (b"From: root (Cron Daemon)\nTo: root\nSubject: x\n"
+                b"Content-Type: text/plain; charset=ANSI_X3.4-1968\n")
+        body = b"caf\xc3\xa9 \xe9\nplain\n"
+        eml, meta = self.one(head + b"\n" + body, "-B8BITMIME", "root")
+        got_h, got_b = normalize(eml)
+        self.assertEqual(got_b, crlf(body))
+        self.assertIn(b"Content-Type: text/plain; charset=ANSI_X3.4-1968"
+                      b"\r\n", got_h)
+
+    def test_oi4_crlf_everywhere_and_long_header_fold(self):
+        """CRLF input throughout, a folded Subject and a folded To with a
+        bare name on the continuation line: folds kept, name qualified."""
+        head = (b"To: bob@example.com,\r\n\troot,\r\n Carol <carol>\r\n"
+                b"Subject: a long subject\r\n that is folded\r\n")
+        eml, meta = self.one(head + b"\r\nbody\r\n", "-t")
+        self.assertEqual(meta["rcpt_tos"], ["bob@example.com",
+                                            "root@example.org",
+                                            "carol@example.org"])
+        got_h, _ = normalize(eml)
+        self.assertIn(b"To: bob@example.com,\r\n\troot@example.org,\r\n"
+                      b" Carol <carol@example.org>\r\n"
+                      b"Subject: a long subject\r\n that is folded\r\n",
+                      got_h)
