@@ -150,14 +150,15 @@ header_extract(const struct msg_field *fl, struct addrlist *rcpts,
     struct fail *f)
 {
 	struct addrlist	 al = { 0 };
+	struct fail	 e;
 	size_t		 vo = header_valoff(fl), i, nl;
 	int		 ret = -1;
 
-	if (addr_parse_list(fl->text + vo, fl->len - vo, &al, f) == -1) {
+	if (addr_parse_list(fl->text + vo, fl->len - vo, &al, &e) == -1) {
 		nl = msg_field_namelen(fl);
-		fail_set(f, EX_DATAERR, "cannot take recipients from the "
-		    "%.*s header: %s", (int)(nl < 40 ? nl : 40), fl->text,
-		    f->msg);
+		fail_set(f, e.ex == EX_OSERR ? EX_OSERR : EX_DATAERR, "cannot "
+		    "take recipients from the %.*s header: %s",
+		    (int)(nl < 40 ? nl : 40), fl->text, e.msg);
 		goto out;
 	}
 	for (i = 0; i < al.n; i++)
@@ -242,10 +243,48 @@ header_present(const struct msg *m)
 }
 
 /*
+ * rewrite_from = always, From with one mailbox: the address is replaced
+ * where it stands, so the display name and comments stay as written
+ * ("root (Cron Daemon)" -> "alerts@example.com (Cron Daemon)").
+ */
+static int
+header_put_replaced(const struct msg_field *fl, const struct addr *a,
+    const char *from, struct buf *out)
+{
+	size_t	vo = header_valoff(fl);
+	int	angle = fl->text[vo + a->src_start] == '<';
+
+	if (buf_add(out, fl->text, vo + a->src_start) == -1 ||
+	    buf_addf(out, angle ? "<%s>" : "%s", from) == -1 ||
+	    buf_add(out, fl->text + vo + a->src_end, fl->len - vo -
+	    a->src_end) == -1)
+		return -1;
+	return buf_adds(out, "\r\n");
+}
+
+/* The original From, qualified, as a Reply-To field. */
+static int
+header_put_replyto(const struct msg_field *fl, const struct header_ctx *c,
+    struct buf *out, struct fail *f)
+{
+	struct buf	q = { 0 };
+	size_t		vo = header_valoff(fl);
+	int		r;
+
+	if ((r = header_put_qualified(fl, c->domain, &q, f)) == 0 &&
+	    (buf_adds(out, "Reply-To:") == -1 ||
+	    buf_add(out, q.p + vo, q.len - vo) == -1))
+		r = fail_nomem(f);
+	buf_free(&q);
+	return r;
+}
+
+/*
  * rewrite_from = always: the From address becomes the configured one,
- * the display name stays, and the original address moves to Reply-To
+ * the display name stays, and the original From moves to Reply-To
  * unless there is one (providers refuse a From that is not the
- * authenticated account; replies must still reach the sender).
+ * authenticated account; replies must still reach the sender).  A From
+ * that already is the configured address is only qualified.
  */
 static int
 header_put_rewritten(const struct msg_field *fl, int present,
@@ -255,7 +294,7 @@ header_put_rewritten(const struct msg_field *fl, int present,
 	struct fail	 ignore;
 	size_t		 vo = header_valoff(fl);
 	const struct addr *a;
-	int		 r = -1;
+	int		 r = -1, same;
 
 	if (addr_parse_list(fl->text + vo, fl->len - vo, &al, &ignore) == -1 ||
 	    al.n == 0) {
@@ -264,15 +303,18 @@ header_put_rewritten(const struct msg_field *fl, int present,
 		    fail_nomem(f) : 0;
 	}
 	a = &al.v[0];
-	if (buf_adds(out, "From: ") == -1 || (a->display != NULL &&
+	same = al.n == 1 && a->has_domain &&
+	    util_strcasecmp(a->spec, c->from_addr) == 0;
+	if (same) {
+		r = header_put_qualified(fl, c->domain, out, f);
+		goto out;
+	}
+	if (al.n == 1 ? header_put_replaced(fl, a, c->from_addr, out) == -1 :
+	    (buf_adds(out, "From: ") == -1 || (a->display != NULL &&
 	    buf_addf(out, "%s ", a->display) == -1) ||
-	    buf_addf(out, "<%s>\r\n", c->from_addr) == -1)
+	    buf_addf(out, "<%s>\r\n", c->from_addr) == -1))
 		goto nomem;
-	if (!(present & H_REPLYTO) && buf_addf(out, "Reply-To: %s%s%s\r\n",
-	    a->spec, a->has_domain ? "" : "@", a->has_domain ? "" :
-	    c->domain) == -1)
-		goto nomem;
-	r = 0;
+	r = (present & H_REPLYTO) ? 0 : header_put_replyto(fl, c, out, f);
 	goto out;
 nomem:
 	fail_nomem(f);

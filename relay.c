@@ -183,12 +183,15 @@ static int
 relay_args(char *const *args, size_t nargs, struct addrlist *out,
     struct fail *f)
 {
-	size_t	i;
+	struct fail	e;
+	size_t		i;
 
+	/* e: fail_set() must not format f->msg into itself */
 	for (i = 0; i < nargs; i++)
-		if (addr_parse_list(args[i], strlen(args[i]), out, f) == -1)
-			return fail_set(f, EX_USAGE, "recipient argument "
-			    "\"%.80s\": %s", args[i], f->msg);
+		if (addr_parse_list(args[i], strlen(args[i]), out, &e) == -1)
+			return fail_set(f, e.ex == EX_OSERR ? EX_OSERR :
+			    EX_USAGE, "recipient argument \"%.80s\": %s",
+			    args[i], e.msg);
 	return 0;
 }
 
