@@ -130,6 +130,21 @@ START_TEST(test_a1_3)
 }
 END_TEST
 
+/* A.2 (reply), A.3 (resent) and A.4 (trace): their address fields. */
+START_TEST(test_a2_a4)
+{
+	LIST("\"Mary Smith: Personal Account\" <smith@home.example>",
+	    { "smith@home.example", "\"Mary Smith: Personal Account\"", 37,
+	    1 });
+	LIST("Jane Brown <j-brown@other.example>",
+	    { "j-brown@other.example", "Jane Brown", 19, 1 });
+	LIST("John Doe <jdoe@node.example>",
+	    { "jdoe@node.example", "John Doe", 14, 1 });
+	LIST("Mary Smith <mary@example.net>",
+	    { "mary@example.net", "Mary Smith", 16, 1 });
+}
+END_TEST
+
 /* A.5: white space, comments, and other oddities. */
 START_TEST(test_a5)
 {
@@ -171,6 +186,17 @@ END_TEST
 START_TEST(test_callers)
 {
 	LIST("root", { "root", NULL, 4, 0 });
+	LIST("root(Cron Daemon)", { "root", NULL, 4, 0 });
+	LIST("root (Cron Daemon), ops", { "root", NULL, 4, 0 },
+	    { "ops", NULL, 23, 0 });
+	LIST("-dash@x", { "-dash@x", NULL, 5, 1 });
+	LIST("x", { "x", NULL, 1, 0 });
+	LIST("\"Cron Daemon\" <root>",
+	    { "root", "\"Cron Daemon\"", 19, 0 });
+	LIST("Fail2Ban <root@host.example.org>",
+	    { "root@host.example.org", "Fail2Ban", 14, 1 });
+	LIST("=?utf-8?B?SsO8cmdlbg==?= <j>",
+	    { "j", "=?utf-8?B?SsO8cmdlbg==?=", 27, 0 });
 	LIST("root (Cron Daemon)", { "root", NULL, 4, 0 });
 	LIST("\"(Cron Daemon)\" <alice>",
 	    { "alice", "\"(Cron Daemon)\"", 22, 0 });
@@ -647,6 +673,7 @@ addr_suite(void)
 	tcase_add_test(rfc, test_a1_1);
 	tcase_add_test(rfc, test_a1_2);
 	tcase_add_test(rfc, test_a1_3);
+	tcase_add_test(rfc, test_a2_a4);
 	tcase_add_test(rfc, test_a5);
 	tcase_add_test(rfc, test_a6);
 	tcase_add_test(use, test_callers);
