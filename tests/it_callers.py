@@ -432,6 +432,85 @@ class Callers(RelaymailTestCase):
         self.assertEqual(meta["rcpt_tos"], ["bob@example.com",
                                             "root@" + DOMAIN])
 
+    def test_da6_more_daemons(self):
+        """sudo -t, mdadm -t, at -i USER, logwatch -t (a lone '.' in its
+        report), unattended-upgrades -oi -t: one server, one message
+        each; bare names qualified, everything else as written."""
+        cases = [
+            (["-t"],
+             b"To: root\nFrom: root\nAuto-Submitted: auto-generated\n"
+             b"Subject: *** SECURITY information for client ***\n\n"
+             b"client : Nov 21 09:00:00 : alice : user NOT in sudoers ; "
+             b"TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/ls\n",
+             ["root@example.org"],
+             b"To: root@example.org\r\nFrom: root@example.org\r\n"
+             b"Auto-Submitted: auto-generated\r\n"
+             b"Subject: *** SECURITY information for client ***\r\n"
+             b"Date: <now>\r\nMessage-ID: <new>\r\n"),
+            (["-t"],
+             b"From: mdadm monitoring <root>\nTo: root\n"
+             b"Subject: DegradedArray event on /dev/md0:client\n\n"
+             b"This is an automatically generated mail message from mdadm"
+             b"\nrunning on client\n\nA DegradedArray event had been "
+             b"detected on md device /dev/md0.\n",
+             ["root@example.org"],
+             b"From: mdadm monitoring <root@example.org>\r\n"
+             b"To: root@example.org\r\n"
+             b"Subject: DegradedArray event on /dev/md0:client\r\n"
+             b"Date: <now>\r\nMessage-ID: <new>\r\n"),
+            (["-i", "alice"],
+             b"Subject: Output from your job        7\nTo: alice\n\n"
+             b"backup finished\n",
+             ["alice@example.org"],
+             b"Subject: Output from your job        7\r\n"
+             b"To: alice@example.org\r\nDate: <now>\r\n"
+             b"Message-ID: <new>\r\n" +
+             ("From: Cron Job <%s@%s>\r\n" % (me(), DOMAIN)).encode()),
+            (["-t"],
+             b"To: root\nFrom: logwatch@client.example.org\n"
+             b"Subject: Logwatch for client (Linux)\nMIME-Version: 1.0\n"
+             b"Content-Transfer-Encoding: 7bit\n"
+             b"Content-Type: text/plain; charset=\"iso-8859-1\"\n\n"
+             b" ################### Logwatch 7.8 (01/22/23) ##########\n"
+             b" --------------------- Disk Space Begin -------------\n"
+             b".\n"
+             b" /dev/sda1        20G   19G  1.0G  95% /\n"
+             b" ---------------------- Disk Space End --------------\n",
+             ["root@example.org"],
+             b"To: root@example.org\r\nFrom: logwatch@client.example.org"
+             b"\r\nSubject: Logwatch for client (Linux)\r\n"
+             b"MIME-Version: 1.0\r\nContent-Transfer-Encoding: 7bit\r\n"
+             b"Content-Type: text/plain; charset=\"iso-8859-1\"\r\n"
+             b"Date: <now>\r\nMessage-ID: <new>\r\n"),
+            (["-oi", "-t"],
+             b"From: root\nTo: root, ops@example.com\n"
+             b"Subject: unattended-upgrades result for client: True\n"
+             b"Content-Type: text/plain; charset=\"utf-8\"\n"
+             b"Content-Transfer-Encoding: 8bit\n"
+             b"Date: Sat, 21 Nov 2026 06:40:02 +0100\n\n"
+             b"Unattended upgrade result: All upgrades installed\n",
+             ["root@example.org", "ops@example.com"],
+             b"From: root@example.org\r\n"
+             b"To: root@example.org, ops@example.com\r\n"
+             b"Subject: unattended-upgrades result for client: True\r\n"
+             b"Content-Type: text/plain; charset=\"utf-8\"\r\n"
+             b"Content-Transfer-Encoding: 8bit\r\n"
+             b"Date: Sat, 21 Nov 2026 06:40:02 +0100\r\n"
+             b"Message-ID: <new>\r\n"),
+        ]
+        self.start_server()
+        self.write_config()
+        env = {"LOGNAME": me(), "USER": me(), "NAME": "Cron Job"}
+        for args, msg, _, _ in cases:
+            self.assertExit(self.relaymail(msg, *args, env=env), 0)
+        got = self.server.messages()
+        self.assertEqual(len(got), len(cases))
+        for (args, msg, rcpts, head), (eml, meta) in zip(cases, got):
+            self.assertEqual(meta["rcpt_tos"], rcpts, args)
+            self.assertEqual(meta["mail_from"], "%s@%s" % (me(), DOMAIN))
+            h, b = normalize(eml)
+            self.assertEqual(h, b"Received: <added>\r\n" + head)
+            self.assertEqual(b, crlf(msg.split(b"\n\n", 1)[1]))
 
 # Every row of the option table (SPEC §1) with the number of words it
 # takes.  Run with -bv and a final recipient "marker": an option that
