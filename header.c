@@ -94,9 +94,12 @@ header_phrase(const char *name, struct buf *out, struct fail *f)
 		return buf_adds(out, name) == -1 ? fail_nomem(f) : 0;
 	if (buf_addc(out, '"') == -1)
 		return fail_nomem(f);
+	/* A control character (a CR or LF from NAME or GECOS would start a
+	 * new header field) becomes a space: RFC 5322 §3.2.4 qtext. */
 	for (p = name; *p != '\0'; p++)
 		if (((*p == '"' || *p == '\\') && buf_addc(out, '\\') == -1) ||
-		    buf_addc(out, *p) == -1)
+		    buf_addc(out, (unsigned char)*p < 0x20 || *p == 0x7f ?
+		    ' ' : *p) == -1)
 			return fail_nomem(f);
 	return buf_addc(out, '"') == -1 ? fail_nomem(f) : 0;
 }

@@ -206,6 +206,11 @@ static const struct gcase from_cases[] = {
 	    RECEIVED "To: c@d\r\n" HAVE_OUT
 	    "From: \"Al \\\"Q\\\" B\\\\S\" <alice@example.org>\r\n\r\n",
 	    NULL },
+	{ "CR, LF and controls in NAME/GECOS never start a field", 0,
+	    "Eve\r\nBcc: x@y\x01\t",
+	    "To: c@d\n" HAVE "\nb\n",
+	    RECEIVED "To: c@d\r\n" HAVE_OUT
+	    "From: \"Eve  Bcc: x@y  \" <alice@example.org>\r\n\r\n", NULL },
 	{ "dot in a name is a special", 0, "J. Doe",
 	    "To: c@d\n" HAVE "\nb\n",
 	    RECEIVED "To: c@d\r\n" HAVE_OUT
