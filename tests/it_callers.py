@@ -1116,3 +1116,48 @@ class OddInput(RelaymailTestCase):
                       b" Carol <carol@example.org>\r\n"
                       b"Subject: a long subject\r\n that is folded\r\n",
                       got_h)
+
+
+class ConfigFrom(RelaymailTestCase):
+    """The configured from is an envelope address like -f: qualified."""
+
+    MSG = b"From: root (Cron Daemon)\nTo: bob@example.com\n\nbody\n"
+
+    def test_cf1_bare_from_is_qualified(self):
+        """from = "alerts" (bare) and "alerts@localhost": the envelope and
+        a rewritten From get @domain, never a bare name."""
+        self.start_server()
+        for value in ("alerts", "alerts@localhost", "Alerts <alerts>"):
+            self.write_config(**{"from": value, "rewrite_from": "always"})
+            self.assertExit(self.relaymail(self.MSG, "bob@example.com"), 0)
+        for eml, meta in self.server.messages():
+            self.assertEqual(meta["mail_from"], "alerts@" + DOMAIN)
+            fields, _ = split_message(eml)
+            self.assertEqual([r for n, r in fields if n in ("from",
+                                                            "reply-to")],
+                             [b"From: alerts@example.org (Cron Daemon)\r\n",
+                              b"Reply-To: root@example.org (Cron Daemon)"
+                              b"\r\n"])
+
+    def test_cf2_from_without_rewrite(self):
+        """rewrite_from = missing: from is the envelope sender unless -f
+        is given, and a From header is left alone."""
+        self.start_server()
+        self.write_config(**{"from": "alerts"})
+        self.assertExit(self.relaymail(self.MSG, "bob@example.com"), 0)
+        self.assertExit(self.relaymail(self.MSG, "-f", "me@example.com",
+                                       "bob@example.com"), 0)
+        (e1, m1), (e2, m2) = self.server.messages()
+        self.assertEqual((m1["mail_from"], m2["mail_from"]),
+                         ("alerts@" + DOMAIN, "me@example.com"))
+        for e in (e1, e2):
+            self.assertIn(b"\r\nFrom: root@example.org (Cron Daemon)\r\n", e)
+
+    def test_cf3_bad_from(self):
+        """A from that is not an address is a configuration error (78)."""
+        self.start_server()
+        self.write_config(**{"from": "<broken"})
+        r = self.relaymail(self.MSG, "bob@example.com")
+        self.assertExit(r, 78)
+        self.assertIn('from = "<broken"', r.err)
+        self.assertNothingSpooled()
