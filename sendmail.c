@@ -235,6 +235,9 @@ opt_N(struct opts *o, const char *a, struct fail *f)
 		o->dsn_notify = a;
 		return 0;
 	}
+	if (*a == '\0' || a[strlen(a) - 1] == ',')
+		return fail_set(f, EX_USAGE, "-N %s: use never, or "
+		    "success,failure,delay", a);
 	while (*p != '\0') {
 		k = strcspn(p, ",");
 		for (i = 0; i < 3; i++)

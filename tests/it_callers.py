@@ -511,6 +511,19 @@ class Callers(RelaymailTestCase):
             h, b = normalize(eml)
             self.assertEqual(h, b"Received: <added>\r\n" + head)
             self.assertEqual(b, crlf(msg.split(b"\n\n", 1)[1]))
+    def test_da7_bcc_only_gets_undisclosed(self):
+        """-t with only a Bcc: delivered to it, Bcc removed, and
+        "To: undisclosed-recipients:;" added (Postfix's rule: no To or Cc;
+        SPEC's "no To, Cc or Bcc" would leave no recipient field)."""
+        msg = (b"From: a@example.com\nBcc: hidden@example.com\n"
+               b"Subject: s\nDate: Sat, 21 Nov 2026 09:00:00 +0100\n\nbody\n")
+        eml, meta = self.replay(msg, "-t")
+        self.assertEqual(meta["rcpt_tos"], ["hidden@example.com"])
+        self.assertMessage(eml, (
+            b"Received: <added>\r\nFrom: a@example.com\r\nSubject: s\r\n"
+            b"Date: Sat, 21 Nov 2026 09:00:00 +0100\r\n"
+            b"Message-ID: <new>\r\nTo: undisclosed-recipients:;\r\n"),
+            b"body\r\n")
 
 # Every row of the option table (SPEC §1) with the number of words it
 # takes.  Run with -bv and a final recipient "marker": an option that
@@ -602,6 +615,9 @@ class OptionTable(RelaymailTestCase):
                            (["-bz", "root"], "-bz"),
                            (["-B", "9BIT", "root"], "9BIT"),
                            (["-N", "sometimes", "root"], "sometimes"),
+                           (["-N", "", "root"], "-N"),
+                           (["-N", "success,", "root"], "success,"),
+                           (["-Nnever,success", "root"], "never,success"),
                            (["-R", "all", "root"], "-R"),
                            (["-f"], "-f"), (["root", "-F"][1:], "-F")):
             r = self.relaymail(b"To: root\n\nx\n", *args)
