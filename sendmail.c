@@ -298,15 +298,14 @@ opt_O(struct opts *o, const char *a, struct fail *f)
 
 /*
  * -d: sendmail's debug flags ("-d0-99.1", "-dANSI"), ignored.  They never
- * hold an '@': "-dash@example.com" is a recipient that needed "--" in
- * front of it, and dropping it silently would lose that recipient.
+ * hold an address: "-dash@example.com" is a recipient that needed "--"
+ * in front of it, and dropping it silently would lose that recipient.
  */
 static int
 opt_d(struct opts *o, const char *a, struct fail *f)
 {
 	(void)o;
-	if (a[strspn(a, "0123456789.,-_abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ")] != '\0' || strchr(a, '@') != NULL)
+	if (strpbrk(a, "@<>") != NULL)
 		return fail_set(f, EX_USAGE, "-d%.60s: not sendmail debug "
 		    "flags (put \"--\" before a recipient that starts with "
 		    "'-')", a);
