@@ -282,6 +282,18 @@ header_put_replyto(const struct msg_field *fl, const struct header_ctx *c,
 	return r;
 }
 
+/* Is a (qualified with domain if bare) the address addr? */
+static int
+header_is_addr(const struct addr *a, const char *domain, const char *addr)
+{
+	size_t	n = strlen(a->spec);
+
+	if (a->has_domain)
+		return util_strcasecmp(a->spec, addr) == 0;
+	return util_strncasecmp(a->spec, addr, n) == 0 && addr[n] == '@' &&
+	    util_strcasecmp(addr + n + 1, domain) == 0;
+}
+
 /*
  * rewrite_from = always: the From address becomes the configured one,
  * the display name stays, and the original From moves to Reply-To
@@ -297,7 +309,7 @@ header_put_rewritten(const struct msg_field *fl, int present,
 	struct fail	 ignore;
 	size_t		 vo = header_valoff(fl);
 	const struct addr *a;
-	int		 r = -1, same;
+	int		 r = -1;
 
 	if (addr_parse_list(fl->text + vo, fl->len - vo, &al, &ignore) == -1 ||
 	    al.n == 0) {
@@ -306,9 +318,7 @@ header_put_rewritten(const struct msg_field *fl, int present,
 		    fail_nomem(f) : 0;
 	}
 	a = &al.v[0];
-	same = al.n == 1 && a->has_domain &&
-	    util_strcasecmp(a->spec, c->from_addr) == 0;
-	if (same) {
+	if (al.n == 1 && header_is_addr(a, c->domain, c->from_addr)) {
 		r = header_put_qualified(fl, c->domain, out, f);
 		goto out;
 	}

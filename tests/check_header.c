@@ -37,12 +37,13 @@ enum {
 	C_EXTRACT = 1 << 0,	/* -t */
 	C_REWRITE = 1 << 1,	/* rewrite_from = always */
 	C_NONAME = 1 << 2,	/* no -F, NAME or GECOS */
+	C_FROMORG = 1 << 3,	/* from = alerts@example.org (the domain) */
 };
 
 struct gcase {
 	const char	*what;
 	int		 ctx;
-	const char	*fullname;	/* with C_NAME... NULL: "Alice Example" */
+	const char	*fullname;	/* NULL: "Alice Example" */
 	const char	*in;
 	const char	*want;		/* the whole header sent */
 	const char	*rcpts;		/* -t recipients, comma-joined */
@@ -66,6 +67,8 @@ ctx_init(struct header_ctx *c, int flags, const char *fullname)
 	c->extract = (flags & C_EXTRACT) != 0;
 	c->rewrite_from = (flags & C_REWRITE) != 0;
 	c->from_addr = (flags & C_REWRITE) ? "alerts@example.com" : NULL;
+	if (flags & C_FROMORG)
+		c->from_addr = "alerts@example.org";
 }
 
 /* Run the fix-ups on in; the header goes to out, -t recipients to r. */
@@ -325,6 +328,10 @@ static const struct gcase rewrite_cases[] = {
 	{ "already the configured address: left alone", C_REWRITE, NULL,
 	    "From: Alerts <ALERTS@Example.COM>\nTo: a@b\n" HAVE "\nb\n",
 	    RECEIVED "From: Alerts <ALERTS@Example.COM>\r\nTo: a@b\r\n"
+	    HAVE_OUT "\r\n", NULL },
+	{ "already the configured address, bare: only qualified",
+	    C_REWRITE | C_FROMORG, NULL, "From: alerts (A)\nTo: a@b\n" HAVE "\nb\n",
+	    RECEIVED "From: alerts@example.org (A)\r\nTo: a@b\r\n"
 	    HAVE_OUT "\r\n", NULL },
 	{ "two mailboxes", C_REWRITE, NULL,
 	    "From: A <a@x>, b\nTo: a@b\n" HAVE "\nb\n",
