@@ -46,6 +46,7 @@ struct job {
 	struct ident		 id;
 	const char		*domain;
 	char			*from;		/* envelope sender */
+	char			*cfrom;		/* "from", qualified */
 	struct alias_db		 aliases;
 	struct addrlist		 rcpts;
 	const char		**rcptv;
@@ -152,32 +153,44 @@ relay_qualify(const char *spec, int has_domain, const char *domain)
 	return s;
 }
 
+/*
+ * An envelope address as given to -f or in "from": the null path stays
+ * null, a local name (root, root@localhost, root@this host) gets @domain
+ * (SPEC §2.2).  *out is allocated.
+ */
+static int
+relay_path(const struct job *j, const char *in, char **out, struct fail *f)
+{
+	struct addr	a = { 0 };
+
+	if (addr_parse_path(in, &a, f) == -1)
+		return -1;
+	if (*a.spec != '\0' && alias_is_local(&j->aliases, a.spec))
+		a.spec[strcspn(a.spec, "@")] = '\0';
+	*out = relay_qualify(a.spec, strchr(a.spec, '@') != NULL, j->domain);
+	addr_free(&a);
+	if (*out == NULL)
+		return fail_nomem(f);
+	return **out != '\0' ? addr_check_path(*out, f) : 0;
+}
+
+/* The envelope sender: from with rewrite_from = always, else -f/-r,
+ * else from, else the invoking user; always qualified. */
 static int
 relay_sender(struct job *j, const struct relay_opts *o, struct fail *f)
 {
-	struct addr	a = { 0 };
-	int		r = 0;
-
-	if (j->c->rewrite_from == CONF_REWRITE_ALWAYS && j->c->from != NULL)
-		j->from = strdup(j->c->from);
-	else if (o->sender != NULL) {
-		if (addr_parse_path(o->sender, &a, f) == -1)
-			return -1;
-		/* -f root, -f root@localhost: never out bare (SPEC §2.2) */
-		if (*a.spec != '\0' && alias_is_local(&j->aliases, a.spec))
-			a.spec[strcspn(a.spec, "@")] = '\0';
-		j->from = relay_qualify(a.spec, strchr(a.spec, '@') != NULL,
-		    j->domain);
-		addr_free(&a);
-	} else if (j->c->from != NULL)
-		j->from = strdup(j->c->from);
+	if (j->c->from != NULL && *j->c->from != '\0' &&
+	    relay_path(j, j->c->from, &j->cfrom, f) == -1)
+		return f->ex == EX_OSERR ? -1 : fail_set(f, EX_CONFIG,
+		    "from = \"%.80s\": not an address", j->c->from);
+	if (j->cfrom != NULL && (j->c->rewrite_from == CONF_REWRITE_ALWAYS ||
+	    o->sender == NULL))
+		j->from = strdup(j->cfrom);
+	else if (o->sender != NULL)
+		return relay_path(j, o->sender, &j->from, f);
 	else
 		j->from = relay_qualify(j->id.user, 0, j->domain);
-	if (j->from == NULL)
-		return fail_nomem(f);
-	if (*j->from != '\0')
-		r = addr_check_path(j->from, f);
-	return r;
+	return j->from == NULL ? fail_nomem(f) : 0;
 }
 
 /* Command-line recipients: each argument an address list (SPEC §1). */
@@ -185,12 +198,15 @@ static int
 relay_args(char *const *args, size_t nargs, struct addrlist *out,
     struct fail *f)
 {
-	size_t	i;
+	struct fail	e;
+	size_t		i;
 
+	/* e: fail_set() must not format f->msg into itself */
 	for (i = 0; i < nargs; i++)
-		if (addr_parse_list(args[i], strlen(args[i]), out, f) == -1)
-			return fail_set(f, EX_USAGE, "recipient argument "
-			    "\"%.80s\": %s", args[i], f->msg);
+		if (addr_parse_list(args[i], strlen(args[i]), out, &e) == -1)
+			return fail_set(f, e.ex == EX_OSERR ? EX_OSERR :
+			    EX_USAGE, "recipient argument \"%.80s\": %s",
+			    args[i], e.msg);
 	return 0;
 }
 
@@ -241,7 +257,7 @@ relay_prepare(struct job *j, char *const *args, size_t nargs,
 	hc.uid = j->id.uid;
 	hc.extract = o->extract || raw.n == 0;
 	hc.rewrite_from = j->c->rewrite_from == CONF_REWRITE_ALWAYS;
-	hc.from_addr = j->c->from;
+	hc.from_addr = j->cfrom;
 	if (header_fixup(j->m, &hc, &j->hdr, &raw, f) == -1)
 		goto out;
 	r = relay_finish_rcpts(j, &raw, f);
@@ -412,6 +428,7 @@ static void
 relay_job_free(struct job *j)
 {
 	free(j->from);
+	free(j->cfrom);
 	free(j->rcptv);
 	addrlist_free(&j->rcpts);
 	alias_free(&j->aliases);
