@@ -729,6 +729,20 @@ class OptionTable(RelaymailTestCase):
         self.assertExit(r, 78)
         self.assertIn(path, r.err)
 
+    def test_op10_newaliases_unconfigured_host(self):
+        """Package scripts call newaliases on hosts where relaymail is not
+        configured yet: no configuration means nothing to check, exit 0
+        with a warning, never a failed install."""
+        missing = os.path.join(self.tmp, "no-such.conf")
+        r = self.relaymail(b"", "-bi", conf=missing)
+        self.assertExit(r, 0)
+        self.assertIn("newaliases: nothing to check", r.err)
+        self.assertIn(missing, r.err)
+        # delivering with the same missing configuration still fails
+        r = self.relaymail(b"To: a@example.com\n\nx\n", "a@example.com",
+                           conf=missing)
+        self.assertExit(r, 78)
+
 
 class OptionEffects(RelaymailTestCase):
     """The rows that change what is sent, observed at the server."""
