@@ -723,6 +723,28 @@ class FaultMatrix(FaultCase):
                    "deferred", r"(connection lost|connection closed).*$",
                    msg=msg, partial=100000, rcvbuf=4096)
 
+    def test_fault_stalled_mid_body(self):
+        """A server that stops reading mid-body: the write times out after
+        `timeout` and the connection is dropped at once (no QUIT written
+        into DATA and waited for, no dot)."""
+        msg = big_message(10 << 20)
+        self.scripted({"body": ("stall_after", 65536)}, rcvbuf=4096)
+        self.fault_config(timeout=1, retries=0)
+        r = self.run_ns(msg, "-f", SENDER, *RCPTS)
+        self.assertExit(r, 75)
+        self.server.resume()
+        c = self.server.conns[0]
+        self.assertTrue(c.done.wait(20))
+        self.assertEqual(len(self.server.conns), 1)
+        self.assertFalse(c.got_dot, "final dot sent")
+        self.assertNotIn(b"QUIT", bytes(c.data[-64:]))
+        self.assertLess(r.elapsed, 5, "slow to give up")
+        self.assertDeadLetterExact(msg, error="timed out after 1 s")
+        lines = self.attempt_lines()
+        self.assertEqual(len(lines), 1)
+        self.assertAttemptLine(lines[0], "deferred", r"timed out after 1 s waiting "
+                               r"for the server$")
+
     def test_fault_closed_after_dot_no_reply(self):
         """RFC 1047: the dot went out, no reply came: exit 75, never retried
         (the server may have the message), marked in dead.letter."""
