@@ -560,6 +560,110 @@ relay_note(struct buf *b, const char *name, const char *text)
 	return 0;
 }
 
+/* Header fields compared one by one for the X-Relaymail-Fixups note;
+ * a header with more is not described (the comparison is quadratic). */
+#define RELAY_FIXUP_FIELDS	1000
+
+/* The fields of the fixed-up header (CRLF lines, ending with the empty
+ * line) as msg stores fields: folded lines joined, no final CRLF. */
+static size_t
+relay_hdr_fields(const struct buf *h, struct msg_field *v, size_t max)
+{
+	char	*p = h->p, *end = h->p + h->len, *q;
+	size_t	 n = 0;
+
+	while (p != NULL && p < end && n < max && !(p[0] == '\r' &&
+	    end - p >= 2 && p[1] == '\n')) {
+		for (q = p; (q = memmem(q, (size_t)(end - q), "\r\n", 2)) !=
+		    NULL && q + 2 < end && (q[2] == ' ' || q[2] == '\t'); q += 2)
+			;
+		if (q == NULL)
+			q = end;
+		v[n].text = p;
+		v[n++].len = (size_t)(q - p);
+		p = q + 2;
+	}
+	return n;
+}
+
+/* Index of an unused field of v like f: the same text (same != 0) or
+ * the same name; n when there is none. */
+static size_t
+relay_field_find(const struct msg_field *v, size_t n, const char *used,
+    const struct msg_field *f, int same)
+{
+	size_t	i, k = msg_field_namelen(f);
+
+	for (i = 0; i < n; i++) {
+		if (used[i])
+			continue;
+		if (same ? v[i].len == f->len && memcmp(v[i].text, f->text,
+		    f->len) == 0 : msg_field_namelen(&v[i]) == k &&
+		    util_strncasecmp(v[i].text, f->text, k) == 0)
+			return i;
+	}
+	return n;
+}
+
+/* Append "NAME" to one of the three lists of the note. */
+static int
+relay_fixup_add(struct buf *b, const struct msg_field *f)
+{
+	return buf_addf(b, "%s%.*s", b->len > 0 ? ", " : "",
+	    (int)msg_field_namelen(f), f->text);
+}
+
+/*
+ * What the fix-ups did to the header, by field name, for dead.letter:
+ * "added Received, Date; changed To; removed Bcc".  The message kept
+ * is the input; this says what would have gone out instead.
+ */
+static int
+relay_fixups(const struct job *j, struct buf *out)
+{
+	const struct msg *m = j->m;
+	struct msg_field *v;
+	struct buf	 l[3] = { { 0 } };	/* added, changed, removed */
+	char		*used;
+	size_t		 n, i, k;
+	int		 r = -1;
+
+	v = calloc(RELAY_FIXUP_FIELDS, sizeof(*v));
+	used = calloc(m->hn + 1, 1);
+	if (v == NULL || used == NULL)
+		goto out;
+	n = relay_hdr_fields(&j->hdr, v, RELAY_FIXUP_FIELDS);
+	/* unchanged fields first, so a changed one pairs with its own */
+	for (i = 0; i < n; i++) {
+		k = relay_field_find(m->hv, m->hn, used, &v[i], 1);
+		if (k < m->hn) {
+			used[k] = 1;
+			v[i].len = 0;
+		}
+	}
+	r = 0;
+	for (i = 0; i < n; i++) {
+		if (v[i].len == 0)
+			continue;
+		k = relay_field_find(m->hv, m->hn, used, &v[i], 0);
+		if (k < m->hn)
+			used[k] = 1;
+		r |= relay_fixup_add(&l[k < m->hn], &v[i]);
+	}
+	for (k = 0; k < m->hn; k++)
+		if (!used[k])
+			r |= relay_fixup_add(&l[2], &m->hv[k]);
+	r |= buf_addf(out, "\nX-Relaymail-Fixups: added %s; changed %s; "
+	    "removed %s", l[0].len ? l[0].p : "none", l[1].len ? l[1].p :
+	    "none", l[2].len ? l[2].p : "none");
+out:
+	for (i = 0; i < 3; i++)
+		buf_free(&l[i]);
+	free(v);
+	free(used);
+	return r == 0 ? 0 : -1;
+}
+
 /*
  * The failure on stderr, then the message into dead.letter with why it
  * failed and the envelope it had (the recipients may have come from
@@ -578,6 +682,9 @@ relay_keep(const struct job *j, const struct fail *f)
 		    buf_addf(&notes, "\nX-Relaymail-Envelope: from=<%s> to=%s",
 		    relay_from(j), to.p);
 	}
+	/* a header of more fields than that is not described */
+	if (r == 0 && j->hdr.len > 0 && j->m->hn < RELAY_FIXUP_FIELDS)
+		r = relay_fixups(j, &notes);
 	relay_dead(j->c, j->m, relay_from(j), r == 0 ? notes.p : NULL);
 	buf_free(&notes);
 	buf_free(&to);

@@ -34,8 +34,9 @@ struct relay_opts {
  * dot that went out unanswered (the message may have been delivered:
  * RFC 1047).  One LOG_MAIL line per attempt.  0, or -1 with the final
  * failure's class (SPEC §4).  With o->keep, a failure is also printed on
- * stderr and the message kept as relay_save() does, its envelope noted
- * in an X-Relaymail-Envelope line.
+ * stderr and the message kept as relay_save() does, with its envelope
+ * (X-Relaymail-Envelope) and what the header fix-ups would have added,
+ * changed or removed (X-Relaymail-Fixups) noted.
  */
 int	relay_message(const struct conf *, struct msg *, char *const *, size_t,
 	    const struct relay_opts *, struct fail *);
