@@ -648,7 +648,8 @@ relay_fixups(const struct job *j, struct buf *out)
 		k = relay_field_find(m->hv, m->hn, used, &v[i], 0);
 		if (k < m->hn)
 			used[k] = 1;
-		r |= relay_fixup_add(&l[k < m->hn], &v[i]);
+		/* a field of that name was there: changed, else added */
+		r |= relay_fixup_add(&l[k < m->hn ? 1 : 0], &v[i]);
 	}
 	for (k = 0; k < m->hn; k++)
 		if (!used[k])
@@ -684,8 +685,9 @@ relay_keep(const struct job *j, const struct fail *f)
 	}
 	/* a header of more fields than that is not described */
 	if (r == 0 && j->hdr.len > 0 && j->m->hn < RELAY_FIXUP_FIELDS)
-		r = relay_fixups(j, &notes);
-	relay_dead(j->c, j->m, relay_from(j), r == 0 ? notes.p : NULL);
+		relay_fixups(j, &notes);
+	/* out of memory on the way: what notes there are still go in */
+	relay_dead(j->c, j->m, relay_from(j), notes.len > 0 ? notes.p : NULL);
 	buf_free(&notes);
 	buf_free(&to);
 }
@@ -808,9 +810,12 @@ relay_dead_write(int fd, struct dead *d)
 	if (relay_dead_lock(fd) == -1 || fstat(fd, &st) == -1)
 		return relay_dead_fail(d, "locked by another process");
 	if (msg_write_mbox(d->m, fd, d->sender, (long long)time(NULL),
-	    d->notes, &f) == 0 && fsync(fd) == 0)
+	    d->notes, &f) == -1)
+		relay_dead_fail(d, "%s", f.msg);
+	else if (fsync(fd) == -1)
+		relay_dead_fail(d, "%s", strerror(errno));
+	else
 		return 0;
-	relay_dead_fail(d, "%s", f.msg);
 	/* best effort: a reader then sees the mailbox as it was */
 	if (ftruncate(fd, st.st_size) == -1)
 		return -1;
@@ -847,8 +852,8 @@ relay_dead_fallback(struct dead *d)
 		return relay_dead_fail(d, "%s: %s", RELAY_FALLBACK_DIR,
 		    strerror(errno));
 	r = relay_dead_write(fd, d);
-	if (close(fd) == -1)
-		r = -1;
+	if (close(fd) == -1 && r == 0)
+		r = relay_dead_fail(d, "%s", strerror(errno));
 	if (r == -1)
 		unlink(d->path);
 	return r;
