@@ -53,8 +53,10 @@ msg_spool_open(struct msg *m, struct fail *f)
 	return 0;
 }
 
+/* Write all of p; what names the file in the error. */
 static int
-msg_write_all(int fd, const char *p, size_t n, struct fail *f)
+msg_write_all(int fd, const char *p, size_t n, const char *what,
+    struct fail *f)
 {
 	ssize_t	w;
 
@@ -62,9 +64,8 @@ msg_write_all(int fd, const char *p, size_t n, struct fail *f)
 		if ((w = write(fd, p, n)) == -1) {
 			if (errno == EINTR)
 				continue;
-			return fail_set(f, EX_IOERR, "cannot write the "
-			    "temporary copy of the message: %s",
-			    strerror(errno));
+			return fail_set(f, EX_IOERR, "cannot write %s: %s",
+			    what, strerror(errno));
 		}
 		p += w;
 		n -= (size_t)w;
@@ -78,7 +79,8 @@ msg_spill(struct msg *m, struct fail *f)
 {
 	if (m->fd == -1 && msg_spool_open(m, f) == -1)
 		return -1;
-	if (msg_write_all(m->fd, m->mem, m->memlen, f) == -1)
+	if (msg_write_all(m->fd, m->mem, m->memlen, "the temporary copy of "
+	    "the message", f) == -1)
 		return -1;
 	m->memlen = 0;
 	return 0;
@@ -375,6 +377,28 @@ msg_feed_free(struct msg_feed *r)
 	buf_free(&r->line);
 }
 
+/* A signal while reading: the caller keeps what was read (SPEC §4). */
+static int
+msg_stopped(const struct msg *m, struct fail *f)
+{
+	fail_set(f, EX_TEMPFAIL, "interrupted by signal %d while reading the "
+	    "message (after %llu octets): nothing was sent", (int)*m->stop,
+	    m->inbytes);
+	f->noretry = 1;
+	return -1;
+}
+
+/* After a failed read, what was read is still one whole message for
+ * dead.letter: its last line ended, the memory tail in the spool. */
+static void
+msg_keep_partial(struct msg_feed *r)
+{
+	struct fail	ignore;
+
+	if (rd_finish(r, &ignore) == 0 && r->m->fd != -1)
+		msg_spill(r->m, &ignore);
+}
+
 int
 msg_read(struct msg *m, int fd, int dot_ends, struct fail *f)
 {
@@ -388,8 +412,11 @@ msg_read(struct msg *m, int fd, int dot_ends, struct fail *f)
 		return fail_nomem(f);
 	while (!r.done) {
 		n = read(fd, chunk, RD_CHUNK);
+		if (n > 0 && msg_feed(&r, chunk, (size_t)n, f) == -1)
+			goto out;
 		if (m->stop != NULL && *m->stop) {
-			fail_stopped(f, *m->stop);
+			msg_stopped(m, f);
+			msg_keep_partial(&r);
 			goto out;
 		}
 		if (n == -1 && errno == EINTR)
@@ -397,12 +424,11 @@ msg_read(struct msg *m, int fd, int dot_ends, struct fail *f)
 		if (n == -1) {
 			fail_set(f, EX_IOERR, "cannot read the message from "
 			    "standard input: %s", strerror(errno));
+			msg_keep_partial(&r);
 			goto out;
 		}
 		if (n == 0)
 			break;
-		if (msg_feed(&r, chunk, (size_t)n, f) == -1)
-			goto out;
 	}
 	ret = 0;
 out:
@@ -456,65 +482,73 @@ msg_field_is(const struct msg_field *fl, const char *name)
 	    util_strncasecmp(fl->text, name, n) == 0;
 }
 
-/* mbox output with mboxrd quoting; "head" holds a line start while it
- * might still turn out to be ">*From ". */
+/*
+ * mbox output with mboxrd quoting (RFC 4155, "mboxrd"): a line matching
+ * />*From / gets one more '>', so a reader gets every line back by
+ * taking one off.  At a line start, the '>' seen (gt) and the octets of
+ * "From " matched (from) are held back until the line is known to match
+ * or not, so a quote split across two writes is found too.
+ */
 struct mbox {
 	int		 fd;
 	struct buf	 out;
-	char		 head[256];
-	size_t		 hlen;
+	unsigned long long gt;
+	size_t		 from;
 	int		 at_start;
 };
 
 static int
 mbox_flush(struct mbox *mb, struct fail *f)
 {
-	if (msg_write_all(mb->fd, mb->out.p, mb->out.len, f) == -1)
+	if (msg_write_all(mb->fd, mb->out.p, mb->out.len, "the mailbox",
+	    f) == -1)
 		return -1;
 	buf_reset(&mb->out);
 	return 0;
 }
 
-/* Is head still a prefix of />*From /?  2: complete match, 1: prefix. */
+/* Emit what a line start held back, with the quote when it matched. */
 static int
-mbox_head_state(const char *h, size_t n)
+mbox_release(struct mbox *mb, int quote, struct fail *f)
 {
-	static const char from[] = "From ";
-	size_t	i = 0, j;
-
-	while (i < n && h[i] == '>')
-		i++;
-	for (j = 0; i < n; i++, j++)
-		if (j >= 5 || h[i] != from[j])
-			return 0;
-	return j == 5 ? 2 : 1;
+	if (quote && buf_addc(&mb->out, '>') == -1)
+		return fail_nomem(f);
+	for (; mb->gt > 0; mb->gt--) {
+		if (buf_addc(&mb->out, '>') == -1)
+			return fail_nomem(f);
+		if (mb->out.len >= RD_CHUNK && mbox_flush(mb, f) == -1)
+			return -1;
+	}
+	if (buf_add(&mb->out, "From ", mb->from) == -1)
+		return fail_nomem(f);
+	mb->from = 0;
+	mb->at_start = 0;
+	return 0;
 }
 
 static int
 mbox_put(struct mbox *mb, const char *p, size_t n, struct fail *f)
 {
+	static const char from[] = "From ";
 	size_t	i;
-	int	st;
 
 	for (i = 0; i < n; i++) {
 		if (p[i] == '\r')
 			continue;	/* stored CRLF becomes LF */
-		if (!mb->at_start) {
-			if (buf_addc(&mb->out, p[i]) == -1)
-				return fail_nomem(f);
-			mb->at_start = p[i] == '\n';
+		if (mb->at_start && p[i] == '>' && mb->from == 0) {
+			mb->gt++;
 			continue;
 		}
-		mb->head[mb->hlen++] = p[i];
-		st = mbox_head_state(mb->head, mb->hlen);
-		if (st == 1 && mb->hlen < sizeof(mb->head))
+		if (mb->at_start && p[i] == from[mb->from]) {
+			if (++mb->from == 5 && mbox_release(mb, 1, f) == -1)
+				return -1;
 			continue;
-		if (st == 2 && buf_addc(&mb->out, '>') == -1)
-			return fail_nomem(f);
-		if (buf_add(&mb->out, mb->head, mb->hlen) == -1)
+		}
+		if (mb->at_start && mbox_release(mb, 0, f) == -1)
+			return -1;
+		if (buf_addc(&mb->out, p[i]) == -1)
 			return fail_nomem(f);
 		mb->at_start = p[i] == '\n';
-		mb->hlen = 0;
 	}
 	return mb->out.len >= RD_CHUNK ? mbox_flush(mb, f) : 0;
 }
@@ -566,6 +600,8 @@ msg_write_mbox(const struct msg *m, int fd, const char *sender,
 	if (n == -1)
 		goto out;
 	/* mbox: every message ends with an empty line (RFC 4155) */
+	if ((mb.gt > 0 || mb.from > 0) && mbox_release(&mb, 0, f) == -1)
+		goto out;
 	if (mbox_put(&mb, mb.at_start ? "\n" : "\n\n", mb.at_start ? 1 : 2,
 	    f) == -1 || mbox_flush(&mb, f) == -1)
 		goto out;

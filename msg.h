@@ -95,7 +95,8 @@ void	msg_feed_free(struct msg_feed *);
  * read timeout (cronie streams a job's output while the job runs); a
  * signal noted in m->stop ends reading with EX_TEMPFAIL.  A read error is
  * EX_IOERR; temporary-file trouble EX_CANTCREAT or EX_IOERR; memory
- * EX_OSERR.  0 or -1.
+ * EX_OSERR.  After a signal or a read error m still holds every octet
+ * read, as a whole message (last line ended), for dead.letter.  0 or -1.
  */
 int	msg_read(struct msg *, int, int, struct fail *);
 
@@ -112,11 +113,14 @@ size_t	msg_field_namelen(const struct msg_field *);
 int	msg_field_is(const struct msg_field *, const char *);
 
 /*
- * Append the message to an mbox file descriptor (mboxrd: lines matching
- * ">*From " get one more '>'), with LF line endings: a "From " line with
- * sender and date, the given extra header lines (each "Name: value",
- * LF-separated, may be NULL), the original header and the body.  0 or -1
- * (EX_IOERR).
+ * Append the message to an mbox file descriptor, the form dead.letter
+ * has: a "From SENDER DATE" line, the given extra header lines (each
+ * "Name: value", LF-separated, may be NULL), the header as read, an
+ * empty line, the body, and an empty line.  Every line ends in LF (the
+ * Unix mbox convention: mail(1), mutt), whatever ending it had on input;
+ * a line matching ">*From " gets one more '>' (mboxrd), so taking one
+ * '>' off such lines gives back the input, line ending aside.  Written
+ * in chunks; 0 or -1 (EX_IOERR, EX_OSERR).
  */
 int	msg_write_mbox(const struct msg *, int, const char *, long long,
 	    const char *, struct fail *);

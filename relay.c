@@ -361,24 +361,154 @@ relay_attempt(struct job *j, int *after_dot, struct fail *f)
 	return r;
 }
 
-static void
-relay_log(const struct job *j, int ok, const struct fail *f)
-{
-	const char	*status = ok ? "sent" : f->ex == EX_TEMPFAIL ?
-			    "deferred" : "bounced";
-	char		 to[512] = "";
-	size_t		 i;
+/* Recipients named in one syslog line, at most: past them the rest are
+ * counted, so the line stays within syslog's usual 8 KiB. */
+#define RELAY_LOG_RCPTS		20
 
-	for (i = 0; i < j->rcpts.n && strlen(to) < sizeof(to) - 1; i++)
-		snprintf(to + strlen(to), sizeof(to) - strlen(to), "%s%s",
-		    i ? "," : "", j->rcpts.v[i].spec);
-	log_mail(ok ? LOGM_INFO : LOGM_WARNING, "from=<%s>, to=<%s>, "
-	    "relay=%s[%s]:%d, size=%llu, status=%s (%s)", j->from, to,
-	    j->c->host, j->peer.ip[0] ? j->peer.ip : "none", j->c->port,
-	    (unsigned long long)j->hdr.len + j->m->bodylen, status,
-	    ok ? "250 accepted" : f->reply[0] ? f->reply : f->msg);
+/*
+ * "<a>,<b>" for the syslog line and dead.letter; past max (0: no bound)
+ * the rest are counted.  "<>" when the recipients are not known yet.
+ */
+static int
+relay_rcpt_list(const struct job *j, size_t max, const char *sep,
+    struct buf *b)
+{
+	size_t	i, n = j->rcptv != NULL ? j->rcpts.n : 0;
+	int	r = 0;
+
+	if (n == 0)
+		return buf_adds(b, "<>");
+	for (i = 0; i < n && (max == 0 || i < max); i++)
+		r |= buf_addf(b, "%s<%s>", i > 0 ? sep : "", j->rcptv[i]);
+	if (i < n)
+		r |= buf_addf(b, "%s(%zu more)", sep, n - i);
+	return r;
 }
 
+/* The envelope sender as far as it is known. */
+static const char *
+relay_from(const struct job *j)
+{
+	if (j->from != NULL)
+		return j->from;
+	return j->o != NULL && j->o->sender != NULL ? j->o->sender : "";
+}
+
+/* Octets that went (or would go) to the server: the fixed-up header and
+ * the body; the input size while the header is not built. */
+static unsigned long long
+relay_size(const struct job *j)
+{
+	if (j->hdr.len > 0)
+		return j->hdr.len + j->m->bodylen;
+	return j->m->inbytes;
+}
+
+/* SPEC §4: deferred when the caller may try again (EX_TEMPFAIL). */
+static const char *
+relay_status(const struct fail *f)
+{
+	return f->ex == EX_TEMPFAIL ? "deferred" : "bounced";
+}
+
+/* The server's reply when one caused the failure, else our reason. */
+static const char *
+relay_why(const struct fail *f)
+{
+	return f->reply[0] != '\0' ? f->reply : f->msg;
+}
+
+/*
+ * One LOG_MAIL line per attempt, in the shape administrators grep for
+ * (SPEC §4, after Postfix's smtp(8)).  tried is 0 for a failure before
+ * any connection (relay=none).
+ */
+static void
+relay_log(const struct job *j, int tried, const char *status,
+    const char *why)
+{
+	struct buf	to = { 0 };
+	char		relay[400] = "none";
+
+	if (tried)
+		snprintf(relay, sizeof(relay), "%s[%s]:%d", j->c->host,
+		    j->peer.ip[0] != '\0' ? j->peer.ip : "none", j->c->port);
+	if (relay_rcpt_list(j, RELAY_LOG_RCPTS, ",", &to) == -1)
+		buf_reset(&to);
+	log_mail(strcmp(status, "sent") == 0 ? LOGM_INFO : LOGM_WARNING,
+	    "from=<%s>, to=%s, relay=%s, size=%llu, status=%s (%s)",
+	    relay_from(j), to.len > 0 ? to.p : "<>", relay, relay_size(j),
+	    status, why);
+	buf_free(&to);
+}
+
+/* Name the server in a failure that the lower layer could not name
+ * (stream.c sees only a socket): "connection closed by the server". */
+static void
+relay_name_server(const struct job *j, struct fail *f)
+{
+	char	msg[sizeof(f->msg) + 400];
+	size_t	n = strlen(j->c->host);
+
+	if (strncmp(f->msg, j->c->host, n) == 0 ||
+	    (j->stop != NULL && *j->stop))
+		return;
+	snprintf(msg, sizeof(msg), "%.256s[%s]:%d: %s", j->c->host,
+	    j->peer.ip[0] != '\0' ? j->peer.ip : "none", j->c->port, f->msg);
+	n = strnlen(msg, sizeof(f->msg) - 1);
+	memcpy(f->msg, msg, n);
+	f->msg[n] = '\0';
+}
+
+/*
+ * The final dot went out and no reply came back: the server may have
+ * accepted the message (RFC 1047), so another attempt could deliver it
+ * twice.  A reply, even 4xx, is an answer and not this case.
+ */
+static void
+relay_uncertain(int after_dot, struct fail *f)
+{
+	size_t	n = strlen(f->msg);
+
+	if (!after_dot || f->reply[0] != '\0')
+		return;
+	snprintf(f->msg + n, sizeof(f->msg) - n, " (no reply to the final "
+	    "dot: the message may have been delivered)");
+	f->noretry = 1;
+}
+
+static int
+relay_may_retry(const struct job *j, const struct fail *f,
+    unsigned int attempt)
+{
+	return f->ex == EX_TEMPFAIL && !f->noretry &&
+	    attempt < (unsigned int)j->c->retries &&
+	    (j->stop == NULL || !*j->stop);
+}
+
+/* The pause before attempt + 2 (SPEC §4: 1 s, then 4 s); a signal cuts
+ * it short and ends the run. */
+static int
+relay_backoff(const struct job *j, unsigned int attempt, struct fail *f)
+{
+	unsigned int	s = backoff[attempt < 1 ? 0 : 1];
+	size_t		n;
+
+	log_info("%s; trying again in %u s", f->msg, s);
+	if (j->stop == NULL || !*j->stop)
+		sleep(s);
+	if (j->stop == NULL || !*j->stop)
+		return 0;
+	n = strlen(f->msg);
+	snprintf(f->msg + n, sizeof(f->msg) - n, "; interrupted by signal %d "
+	    "before the next attempt", (int)*j->stop);
+	return -1;
+}
+
+/*
+ * Attempts until one succeeds, a failure is not temporary, the final
+ * dot went out unanswered, or c->retries more attempts failed.
+ */
 static int
 relay_deliver(struct job *j, struct fail *f)
 {
@@ -387,27 +517,19 @@ relay_deliver(struct job *j, struct fail *f)
 
 	for (attempt = 0;; attempt++) {
 		memset(&j->peer, 0, sizeof(j->peer));
+		f->reply[0] = '\0';
 		if (relay_attempt(j, &after_dot, f) == 0) {
-			relay_log(j, 1, f);
+			relay_log(j, 1, "sent", f->reply[0] != '\0' ?
+			    f->reply : "accepted");
 			return 0;
 		}
-		relay_log(j, 0, f);
-		if (f->ex != EX_TEMPFAIL || f->noretry || after_dot ||
-		    attempt >= (unsigned int)j->c->retries)
-			break;
-		log_info("%s; trying again in %u s", f->msg,
-		    backoff[attempt < 1 ? 0 : 1]);
-		sleep(backoff[attempt < 1 ? 0 : 1]);
-		if (j->stop != NULL && *j->stop) {
-			fail_stopped(f, *j->stop);
-			break;
-		}
+		relay_name_server(j, f);
+		relay_uncertain(after_dot, f);
+		relay_log(j, 1, relay_status(f), relay_why(f));
+		if (!relay_may_retry(j, f, attempt) ||
+		    relay_backoff(j, attempt, f) == -1)
+			return -1;
 	}
-	if (after_dot)
-		snprintf(f->msg + strlen(f->msg), sizeof(f->msg) -
-		    strlen(f->msg), " (after the message was sent: it may "
-		    "have been delivered)");
-	return -1;
 }
 
 static struct tls_ctx *
@@ -436,6 +558,159 @@ relay_job_free(struct job *j)
 	tls_ctx_free(j->tls);
 }
 
+static void	relay_dead(const struct conf *, const struct msg *, const char *,
+		    const char *);
+
+/* One header line "Name: text" with control characters (a hostile
+ * server's reply) made spaces, so it cannot start a line of its own. */
+static int
+relay_note(struct buf *b, const char *name, const char *text)
+{
+	size_t	start;
+
+	if (buf_addf(b, "%s%s: ", b->len > 0 ? "\n" : "", name) == -1)
+		return -1;
+	start = b->len;
+	if (buf_adds(b, text) == -1)
+		return -1;
+	for (; start < b->len; start++)
+		if ((unsigned char)b->p[start] < 0x20 || b->p[start] == 0x7f)
+			b->p[start] = ' ';
+	return 0;
+}
+
+/* Header fields compared one by one for the X-Relaymail-Fixups note;
+ * a header with more is not described (the comparison is quadratic). */
+#define RELAY_FIXUP_FIELDS	1000
+
+/* The fields of the fixed-up header (CRLF lines, ending with the empty
+ * line) as msg stores fields: folded lines joined, no final CRLF. */
+static size_t
+relay_hdr_fields(const struct buf *h, struct msg_field *v, size_t max)
+{
+	char	*p = h->p, *end = h->p + h->len, *q;
+	size_t	 n = 0;
+
+	while (p != NULL && p < end && n < max && !(p[0] == '\r' &&
+	    end - p >= 2 && p[1] == '\n')) {
+		for (q = p; (q = memmem(q, (size_t)(end - q), "\r\n", 2)) !=
+		    NULL && q + 2 < end && (q[2] == ' ' || q[2] == '\t'); q += 2)
+			;
+		if (q == NULL)
+			q = end;
+		v[n].text = p;
+		v[n++].len = (size_t)(q - p);
+		p = q + 2;
+	}
+	return n;
+}
+
+/* Index of an unused field of v like f: the same text (same != 0) or
+ * the same name; n when there is none. */
+static size_t
+relay_field_find(const struct msg_field *v, size_t n, const char *used,
+    const struct msg_field *f, int same)
+{
+	size_t	i, k = msg_field_namelen(f);
+
+	for (i = 0; i < n; i++) {
+		if (used[i])
+			continue;
+		if (same ? v[i].len == f->len && memcmp(v[i].text, f->text,
+		    f->len) == 0 : msg_field_namelen(&v[i]) == k &&
+		    util_strncasecmp(v[i].text, f->text, k) == 0)
+			return i;
+	}
+	return n;
+}
+
+/* Append "NAME" to one of the three lists of the note. */
+static int
+relay_fixup_add(struct buf *b, const struct msg_field *f)
+{
+	return buf_addf(b, "%s%.*s", b->len > 0 ? ", " : "",
+	    (int)msg_field_namelen(f), f->text);
+}
+
+/*
+ * What the fix-ups did to the header, by field name, for dead.letter:
+ * "added Received, Date; changed To; removed Bcc".  The message kept
+ * is the input; this says what would have gone out instead.
+ */
+static int
+relay_fixups(const struct job *j, struct buf *out)
+{
+	const struct msg *m = j->m;
+	struct msg_field *v;
+	struct buf	 l[3] = { { 0 } };	/* added, changed, removed */
+	char		*used;
+	size_t		 n, i, k;
+	int		 r = -1;
+
+	v = calloc(RELAY_FIXUP_FIELDS, sizeof(*v));
+	used = calloc(m->hn + 1, 1);
+	if (v == NULL || used == NULL)
+		goto out;
+	n = relay_hdr_fields(&j->hdr, v, RELAY_FIXUP_FIELDS);
+	/* unchanged fields first, so a changed one pairs with its own */
+	for (i = 0; i < n; i++) {
+		k = relay_field_find(m->hv, m->hn, used, &v[i], 1);
+		if (k < m->hn) {
+			used[k] = 1;
+			v[i].len = 0;
+		}
+	}
+	r = 0;
+	for (i = 0; i < n; i++) {
+		if (v[i].len == 0)
+			continue;
+		k = relay_field_find(m->hv, m->hn, used, &v[i], 0);
+		if (k < m->hn)
+			used[k] = 1;
+		/* a field of that name was there: changed, else added */
+		r |= relay_fixup_add(&l[k < m->hn ? 1 : 0], &v[i]);
+	}
+	for (k = 0; k < m->hn; k++)
+		if (!used[k])
+			r |= relay_fixup_add(&l[2], &m->hv[k]);
+	r |= buf_addf(out, "\nX-Relaymail-Fixups: added %s; changed %s; "
+	    "removed %s", l[0].len ? l[0].p : "none", l[1].len ? l[1].p :
+	    "none", l[2].len ? l[2].p : "none");
+out:
+	for (i = 0; i < 3; i++)
+		buf_free(&l[i]);
+	free(v);
+	free(used);
+	return r == 0 ? 0 : -1;
+}
+
+/*
+ * The failure on stderr, then the message into dead.letter with why it
+ * failed and the envelope it had (the recipients may have come from
+ * the command line only), so the user can send it again.
+ */
+static void
+relay_keep(const struct job *j, const struct fail *f)
+{
+	struct buf	notes = { 0 }, to = { 0 };
+	int		r;
+
+	log_err("%s", f->msg);
+	r = relay_note(&notes, "X-Relaymail-Error", f->msg);
+	if (r == 0 && j->rcptv != NULL) {
+		r = relay_rcpt_list(j, 0, ",\n\t", &to) |
+		    buf_addf(&notes, "\nX-Relaymail-Envelope: from=<%s> to=%s",
+		    relay_from(j), to.p);
+	}
+	/* a header of more fields than that is not described */
+	if (r == 0 && j->hdr.len > 0 && j->m->hn < RELAY_FIXUP_FIELDS)
+		relay_fixups(j, &notes);
+	/* out of memory on the way: what notes there are still go in */
+	relay_dead(j->c, j->m, relay_from(j), notes.len > 0 ? notes.p : NULL);
+	buf_free(&notes);
+	buf_free(&to);
+}
+
 int
 relay_message(const struct conf *c, struct msg *m, char *const *args,
     size_t nargs, const struct relay_opts *o, struct fail *f)
@@ -449,73 +724,223 @@ relay_message(const struct conf *c, struct msg *m, char *const *args,
 	j.o = o;
 	relay_ident(c, o->fullname, &j.id);
 	j.domain = c->domain != NULL ? c->domain : j.id.fqdn;
-	if (relay_prepare(&j, args, nargs, o, f) == -1)
+	if (relay_prepare(&j, args, nargs, o, f) == -1 ||
+	    (c->tls != CONF_TLS_NONE && (j.tls = relay_tls(c, f)) == NULL)) {
+		relay_log(&j, 0, relay_status(f), f->msg);
 		goto out;
+	}
 	if (o->body8bit)
 		m->body8bit = 1;
-	if (c->tls != CONF_TLS_NONE && (j.tls = relay_tls(c, f)) == NULL)
-		goto out;
 	r = relay_deliver(&j, f);
 out:
+	if (r == -1 && o->keep)
+		relay_keep(&j, f);
 	relay_job_free(&j);
 	return r;
 }
 
-/* "~/x" relative to the invoking user's home. */
+/*
+ * dead.letter.  When the configured file cannot be written the message
+ * goes to a new file in RELAY_FALLBACK_DIR: /var/tmp survives a reboot
+ * (FHS 3.0 §5.15), mkostemp()'s O_EXCL name cannot be planted by another
+ * user, and the file is the user's own, mode 0600.  The message is never
+ * copied to stderr: behind cron, atd and daemons that is a log others
+ * may read, and at a terminal megabytes of it help nobody.
+ */
+#define RELAY_FALLBACK_DIR	"/var/tmp"
+#define RELAY_LOCK_TRIES	100	/* 100 ms apart: 10 s at most */
+
+struct dead {
+	const struct msg *m;
+	const char	*sender;	/* mbox From_ line */
+	const char	*notes;		/* X-Relaymail-* lines */
+	char		 path[1200];
+	char		 why[600];	/* why the last try failed */
+};
+
 static int
-relay_dead_path(const struct conf *c, char *out, size_t outsz)
+relay_dead_fail(struct dead *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Note why this try failed; returns -1. */
+static int
+relay_dead_fail(struct dead *d, const char *fmt, ...)
 {
-	const char	*p = c != NULL ? c->dead_letter : "~/dead.letter";
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(d->why, sizeof(d->why), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* "~/x" relative to the invoking user's home: HOME, else passwd. */
+static int
+relay_dead_path(const char *p, struct dead *d)
+{
 	const char	*home = getenv("HOME");
 	struct passwd	*pw;
 
-	if (p == NULL || *p == '\0')
-		return -1;
-	if (strncmp(p, "~/", 2) != 0) {
-		snprintf(out, outsz, "%s", p);
+	snprintf(d->path, sizeof(d->path), "%s", p);
+	if (strncmp(p, "~/", 2) != 0)
 		return 0;
-	}
 	if ((home == NULL || *home != '/') &&
 	    (pw = getpwuid(getuid())) != NULL)
 		home = pw->pw_dir;
 	if (home == NULL || *home != '/')
-		return -1;
-	snprintf(out, outsz, "%s/%s", home, p + 2);
+		return relay_dead_fail(d, "no home directory (set HOME, or "
+		    "dead_letter to a full path)");
+	snprintf(d->path, sizeof(d->path), "%s/%s", home, p + 2);
 	return 0;
+}
+
+/* Runs of one minute's cron jobs append to one file: take the POSIX
+ * lock that mail readers take on an mbox, waiting 10 s at most. */
+static int
+relay_dead_lock(int fd)
+{
+	struct flock	 fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	struct timespec	 ts = { 0, 100 * 1000 * 1000 };
+	int		 i;
+
+	for (i = 0; i < RELAY_LOCK_TRIES; i++) {
+		if (fcntl(fd, F_SETLK, &fl) == 0)
+			return 0;
+		if (errno != EACCES && errno != EAGAIN)
+			return 0;	/* no locks here (ENOLCK): write */
+		nanosleep(&ts, NULL);
+	}
+	return -1;
+}
+
+/* Append the message to fd: a regular file of this user only, locked;
+ * a failed write is cut off so no half message is left behind. */
+static int
+relay_dead_write(int fd, struct dead *d)
+{
+	struct stat	st;
+	struct fail	f;
+
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
+		return relay_dead_fail(d, "not a regular file");
+	if (st.st_uid != getuid())
+		return relay_dead_fail(d, "the file belongs to another user "
+		    "(uid %lu)", (unsigned long)st.st_uid);
+	if (relay_dead_lock(fd) == -1 || fstat(fd, &st) == -1)
+		return relay_dead_fail(d, "locked by another process");
+	if (msg_write_mbox(d->m, fd, d->sender, (long long)time(NULL),
+	    d->notes, &f) == -1)
+		relay_dead_fail(d, "%s", f.msg);
+	else if (fsync(fd) == -1)
+		relay_dead_fail(d, "%s", strerror(errno));
+	else
+		return 0;
+	/* best effort: a reader then sees the mailbox as it was */
+	if (ftruncate(fd, st.st_size) == -1)
+		return -1;
+	return -1;
+}
+
+/* Never through a symlink (O_NOFOLLOW), never blocking on a FIFO
+ * (O_NONBLOCK), never readable by others (0600; SPEC §4). */
+static int
+relay_dead_append(struct dead *d)
+{
+	int	fd, r;
+
+	fd = open(d->path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW |
+	    O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600);
+	if (fd == -1)
+		return relay_dead_fail(d, "%s", errno == ELOOP ? "a symbolic "
+		    "link (not followed)" : errno == ENXIO ? "not a regular "
+		    "file" : strerror(errno));
+	r = relay_dead_write(fd, d);
+	if (close(fd) == -1 && r == 0)
+		r = relay_dead_fail(d, "%s", strerror(errno));
+	return r;
+}
+
+static int
+relay_dead_fallback(struct dead *d)
+{
+	int	fd, r;
+
+	snprintf(d->path, sizeof(d->path), "%s/dead.letter.XXXXXX",
+	    RELAY_FALLBACK_DIR);
+	if ((fd = mkostemp(d->path, O_APPEND | O_CLOEXEC)) == -1)
+		return relay_dead_fail(d, "%s: %s", RELAY_FALLBACK_DIR,
+		    strerror(errno));
+	r = relay_dead_write(fd, d);
+	if (close(fd) == -1 && r == 0)
+		r = relay_dead_fail(d, "%s", strerror(errno));
+	if (r == -1)
+		unlink(d->path);
+	return r;
+}
+
+/* An mbox From_ line takes one word: spaces in a quoted local part
+ * would split it (RFC 4155). */
+static void
+relay_dead_sender(const char *s, char *out, size_t outsz)
+{
+	size_t	i;
+
+	snprintf(out, outsz, "%s", s != NULL ? s : "");
+	for (i = 0; out[i] != '\0'; i++)
+		if ((unsigned char)out[i] <= ' ' || out[i] == 0x7f)
+			out[i] = '_';
+}
+
+/* Keep m; say where it went, on stderr and in syslog. */
+static void
+relay_dead(const struct conf *c, const struct msg *m, const char *sender,
+    const char *notes)
+{
+	const char	*p = c != NULL ? c->dead_letter : "~/dead.letter";
+	struct dead	 d = { .m = m, .notes = notes };
+	char		 from[300], first[sizeof(d.path) + sizeof(d.why) + 4];
+
+	relay_dead_sender(sender, from, sizeof(from));
+	d.sender = from;
+	if (m->inbytes == 0) {
+		log_err("nothing to save: the input was empty");
+		return;
+	}
+	if (p == NULL || *p == '\0') {
+		log_err("the message was not saved: dead_letter is disabled");
+		log_mail(LOGM_WARNING, "from=<%s>, not saved: dead_letter is "
+		    "disabled", from);
+		return;
+	}
+	if (relay_dead_path(p, &d) == 0 && relay_dead_append(&d) == 0) {
+		log_err("the message was saved in %s", d.path);
+		log_mail(LOGM_INFO, "from=<%s>, saved in %s", from, d.path);
+		return;
+	}
+	snprintf(first, sizeof(first), "%s: %s", d.path, d.why);
+	if (relay_dead_fallback(&d) == 0) {
+		log_err("cannot save the message in %s; it was saved in %s "
+		    "instead", first, d.path);
+		log_mail(LOGM_WARNING, "from=<%s>, not saved in %s; saved in "
+		    "%s instead", from, first, d.path);
+		return;
+	}
+	log_err("the message could not be saved anywhere and is lost: %s; %s",
+	    first, d.why);
+	log_mail(LOGM_ERR, "from=<%s>, message lost: not saved in %s nor in "
+	    "%s", from, first, d.why);
 }
 
 void
 relay_save(const struct conf *c, const struct msg *m, const char *sender,
     const char *reason)
 {
-	char		path[1200], extra[700];
-	struct fail	f;
-	struct stat	st;
-	int		fd;
+	struct buf	notes = { 0 };
 
-	if (relay_dead_path(c, path, sizeof(path)) == -1) {
-		log_err("the message was not saved: no dead_letter file "
-		    "(set dead_letter or HOME)");
-		return;
-	}
-	/* Never through a symlink, never readable by others (SPEC §4). */
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW |
-	    O_CLOEXEC, 0600);
-	if (fd == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		log_err("the message could not be saved in %s: %s", path,
-		    fd == -1 ? strerror(errno) : "not a regular file");
-		if (fd != -1)
-			close(fd);
-		return;
-	}
-	snprintf(extra, sizeof(extra), "X-Relaymail-Error: %s", reason);
-	if (msg_write_mbox(m, fd, sender != NULL ? sender : "",
-	    (long long)time(NULL), extra,
-	    &f) == -1 || close(fd) == -1)
-		log_err("the message could not be saved in %s: %s", path,
-		    f.msg);
-	else
-		log_err("the message was saved in %s", path);
+	if (relay_note(&notes, "X-Relaymail-Error", reason) == -1)
+		buf_free(&notes);
+	relay_dead(c, m, sender, notes.p);
+	buf_free(&notes);
 }
 
 int

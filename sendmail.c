@@ -598,11 +598,9 @@ run_deliver(const struct opts *o, const struct conf *c)
 	ro.dsn_notify = o->dsn_notify;
 	ro.dsn_ret = o->dsn_ret;
 	ro.dsn_envid = o->envid;
-	if (relay_message(c, &m, o->rcpt, o->nrcpt, &ro, &f) == -1) {
-		log_err("%s", f.msg);
-		relay_save(c, &m, NULL, f.msg);
+	ro.keep = 1;
+	if (relay_message(c, &m, o->rcpt, o->nrcpt, &ro, &f) == -1)
 		ex = f.ex;
-	}
 	msg_free(&m);
 	return ex;
 }

@@ -567,6 +567,25 @@ smtp_stream_writer(void *arg, const char *p, size_t n, struct fail *f)
 	return stream_write(arg, p, n, f);
 }
 
+/*
+ * The final dot, unless a signal came or the server has already closed
+ * the connection: then the message certainly was not accepted and
+ * another attempt is safe (RFC 1047: only an unanswered dot leaves the
+ * outcome unknown).
+ */
+static int
+smtp_dot(struct smtp *sm, struct fail *f)
+{
+	if (stream_flush(sm->s, f) == -1)
+		return -1;
+	if (sm->o->stop != NULL && *sm->o->stop)
+		return fail_stopped(f, *sm->o->stop);
+	if (stream_peer_closed(sm->s))
+		return fail_set(f, EX_TEMPFAIL, "%s: connection closed by the "
+		    "server during the message", sm->o->host);
+	return smtp_cmd(sm, f, ".");
+}
+
 static int
 smtp_body(struct smtp *sm, struct smtp_source *src, struct fail *f)
 {
@@ -591,7 +610,7 @@ smtp_body(struct smtp *sm, struct smtp_source *src, struct fail *f)
 	if (!bol && stream_write(sm->s, "\r\n", 2, f) == -1)
 		return -1;
 	log_info("(%llu octets of message sent)", total);
-	return smtp_cmd(sm, f, ".");
+	return smtp_dot(sm, f);
 }
 
 int
@@ -603,10 +622,13 @@ smtp_send(struct smtp *sm, const struct smtp_env *e, struct smtp_source *src,
 	*after_dot = 0;
 	r = sm->caps.pipelining ? smtp_envelope_pipelined(sm, e, f) :
 	    smtp_envelope_lockstep(sm, e, f);
-	if (r == -1 || smtp_body(sm, src, f) == -1)
+	if (r == -1)
 		return -1;
-	if (stream_flush(sm->s, f) == -1)
+	/* In DATA, QUIT or RSET would be message text: drop the line. */
+	if (smtp_body(sm, src, f) == -1 || stream_flush(sm->s, f) == -1) {
+		sm->dead = 1;
 		return -1;
+	}
 	*after_dot = 1;
 	/* RFC 5321 §4.5.3.2.6: up to 10 minutes for the final reply */
 	stream_set_timeout(sm->s, sm->o->final_timeout_ms);
@@ -616,6 +638,9 @@ smtp_send(struct smtp *sm, const struct smtp_env *e, struct smtp_source *src,
 		return -1;
 	if (sm->code / 100 != 2)
 		return smtp_refused(sm, EX_UNAVAILABLE, "message refused", f);
+	/* the accepting reply, for the syslog line (SPEC §4) */
+	snprintf(f->reply, sizeof(f->reply), "%d %s", sm->code,
+	    sm->text.p != NULL ? sm->text.p : "");
 	return 0;
 }
 

@@ -79,10 +79,12 @@ struct smtp	*smtp_open(int, const struct smtp_opts *, struct fail *);
 /*
  * One transaction.  All or nothing: when any recipient is refused no
  * body is sent (RSET, or the connection dropped before the final dot).
- * *after_dot is set once the final dot was sent, so the caller knows
- * the message may have been delivered.  0, or -1 with EX_TEMPFAIL (4xx,
- * network), EX_NOUSER (a recipient refused with 5xx), EX_UNAVAILABLE
- * (other 5xx), EX_PROTOCOL.
+ * No final dot after a signal, or once the server has closed the
+ * connection.  *after_dot is set once the final dot was sent, so the
+ * caller knows the message may have been delivered when no reply came
+ * (f->reply empty).  0 with the accepting reply in f->reply, or -1 with
+ * EX_TEMPFAIL (4xx, network), EX_NOUSER (a recipient refused with 5xx),
+ * EX_UNAVAILABLE (other 5xx), EX_PROTOCOL.
  */
 int	smtp_send(struct smtp *, const struct smtp_env *, struct smtp_source *,
 	    int *, struct fail *);

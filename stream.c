@@ -5,6 +5,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -246,6 +248,19 @@ stream_getline(struct stream *s, char *line, size_t max, size_t *len,
 	line[n] = '\0';
 	*len = n;
 	return 0;
+}
+
+int
+stream_peer_closed(const struct stream *s)
+{
+	char	c;
+	ssize_t	r;
+
+	if (s->rpos < s->rlen)
+		return 0;
+	r = recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	return r == 0 || (r == -1 && errno != EAGAIN &&
+	    errno != EWOULDBLOCK && errno != EINTR);
 }
 
 size_t

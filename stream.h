@@ -51,6 +51,12 @@ int	stream_getline(struct stream *, char *, size_t, size_t *,
 /* Octets received but not yet consumed. */
 size_t	stream_pending(const struct stream *);
 
+/*
+ * Has the peer closed the connection (EOF or reset already received,
+ * nothing unread before it)?  Does not wait; 1 or 0.
+ */
+int	stream_peer_closed(const struct stream *);
+
 /* Is TLS on?  Its peer public key pin for --check, or -1. */
 int	stream_is_tls(const struct stream *);
 int	stream_peer_pin(const struct stream *, char *, size_t);
