@@ -277,10 +277,9 @@ tls_name(X509_NAME *n, char *out, size_t outsz)
 	out[0] = '\0';
 	if (b == NULL)
 		return;
-	/* RFC 2253 with UTF-8 left as is, but control characters escaped:
+	/* RFC 2253, control characters and every non-ASCII octet escaped:
 	 * a hostile certificate must not drive the terminal. */
-	if (X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253 &
-	    ~ASN1_STRFLGS_ESC_MSB) >= 0 &&
+	if (X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253) >= 0 &&
 	    (len = BIO_read(b, out, (int)outsz - 1)) > 0)
 		out[len] = '\0';
 	BIO_free(b);

@@ -135,7 +135,11 @@ class EvilCase(RelaymailTestCase):
         e = {k: v for k, v in os.environ.items()
              if not k.startswith("RELAYMAIL") and k not in ("NAME",)}
         e["HOME"] = self.home
-        e.update(env or {})
+        for k, v in (env or {}).items():   # None removes a variable
+            if v is None:
+                e.pop(k, None)
+            else:
+                e[k] = v
         files = [tempfile.TemporaryFile(dir=self.tmp) for _ in range(3)]
         fin, fout, ferr = files
         fin.write(msg)
@@ -448,6 +452,46 @@ class EvilCertificates(EvilCase):
         self.assertExit(r, 78)
         self.assertIn("tls_key_file", r.err)
         self.assertEqual(self.evil.nconn, 0)
+
+    def _hashed_dir(self, *pems):
+        d = os.path.join(self.tmp, "certdir")
+        os.mkdir(d)
+        for pem in pems:
+            h = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", pem],
+                               check=True, stdout=subprocess.PIPE).stdout.decode().strip()
+            shutil.copy(pem, os.path.join(d, h + ".0"))
+        return d
+
+    def test_evil_hashed_trust_directory(self):
+        """Without tls_ca_file the trust anchors come from a hashed
+        certificate directory (looked up by subject, not a bundle parsed
+        whole): a directory holding the test CA lets the message through,
+        one holding only another CA does not."""
+        good = self._hashed_dir(cert("ca"))
+        self.evil_server()
+        self.config(tls_ca_file=None)
+        self.assertDelivered(self.run_rm(MSG_A, "a@example.net",
+                                         env={"SSL_CERT_DIR": good, "SSL_CERT_FILE": None}))
+        shutil.rmtree(good)
+        other = self._hashed_dir(cert("untrusted-ca"))
+        self.evil.stop()
+        self.evil_server()
+        self.config(tls_ca_file=None)
+        r = self.run_rm(MSG_A, "a@example.net", env={"SSL_CERT_DIR": other, "SSL_CERT_FILE": None})
+        self.assertRefused(r, 75, r"not trusted \(unknown CA\)")
+
+    def test_evil_no_trust_anchors(self):
+        """No trust anchor anywhere is a configuration error (78) before
+        any connection, never unverified TLS."""
+        empty = os.path.join(self.tmp, "empty")
+        os.mkdir(empty)
+        self.evil_server()
+        self.config(tls_ca_file=None)
+        r = self.run_rm(MSG_A, "a@example.net", env={"SSL_CERT_DIR": empty, "SSL_CERT_FILE": None})
+        self.assertExit(r, 78)
+        self.assertRegex(r.err, r"no trust anchors found in %s" % re.escape(empty))
+        self.assertEqual(self.evil.nconn, 0)
+        self.assertDeadLetter(MSG_A)
 
     def test_evil_openssl_conf_not_loaded(self):
         """OpenSSL's global configuration is not loaded: an OPENSSL_CONF
