@@ -668,12 +668,16 @@ static void
 relay_report_session(const struct conf *c, struct smtp *sm)
 {
 	const struct smtp_caps *k = smtp_caps(sm);
+	char		 ext[160];
 
-	relay_report("extensions:", "%s%s%s%s%s%s%s",
-	    k->pipelining ? "PIPELINING " : "",
-	    k->eightbitmime ? "8BITMIME " : "", k->smtputf8 ? "SMTPUTF8 " : "",
-	    k->dsn ? "DSN " : "", k->enhanced ? "ENHANCEDSTATUSCODES " : "",
-	    k->size_set ? "SIZE " : "", k->chunking ? "CHUNKING" : "");
+	snprintf(ext, sizeof(ext), "%s%s%s%s%s", k->pipelining ?
+	    " PIPELINING" : "", k->eightbitmime ? " 8BITMIME" : "",
+	    k->smtputf8 ? " SMTPUTF8" : "", k->dsn ? " DSN" : "",
+	    k->enhanced ? " ENHANCEDSTATUSCODES" : "");
+	if (k->size_set)
+		relay_report("extensions:", "SIZE=%llu%s", k->size, ext);
+	else
+		relay_report("extensions:", "%s", ext[0] ? ext + 1 : "none");
 	if (smtp_auth_used(sm) != NULL)
 		relay_report("auth:", "%s accepted for %s (offered: %s)",
 		    smtp_auth_used(sm), c->user, k->auth);

@@ -934,6 +934,7 @@ class EvilTimeouts(EvilCase):
         self.assertRegex(r.err, r"timed out")
         self.assertLess(r.elapsed, 6)
         self.assertNothingSent()
+        self.assertClean(r)
 
     def test_evil_connect_timeout(self):
         """A listener whose queue is full: connect times out (75)."""
@@ -1007,7 +1008,7 @@ class EvilCheck(EvilCase):
                     r"(?m)^valid: +from 20\d\d-\d\d-\d\d .* until 20\d\d-",
                     r"(?m)^public key: +%s$" % pin_of(cert("server")),
                     r"(?m)^verdict: +verified",
-                    r"(?m)^extensions: +PIPELINING .*SIZE",
+                    r"(?m)^extensions: +SIZE=1000000 PIPELINING",
                     r"(?m)^auth: +PLAIN accepted for %s" % re.escape(USER),
                     r"(?m)^sender: +<alerts@example\.org> accepted",
                     r"(?m)^result: +ok"):
