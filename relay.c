@@ -704,7 +704,9 @@ relay_check(const struct conf *c, struct fail *f)
 	    c->tls == CONF_TLS_STARTTLS ? "starttls" :
 	    c->tls == CONF_TLS_IMPLICIT ? "tls" : "none");
 	relay_report_trust(c);
-	if (relay_sender(&j, &o, f) == -1 ||
+	/* the sender exactly as a delivery would make it */
+	if (alias_load(&j.aliases, c, j.domain, j.id.fqdn, f) == -1 ||
+	    relay_sender(&j, &o, f) == -1 ||
 	    (c->tls != CONF_TLS_NONE && (j.tls = relay_tls(c, f)) == NULL))
 		goto out;
 	sm = relay_connect(&j, &so, &peer, f);
@@ -732,7 +734,6 @@ out:
 	if (r == -1)
 		relay_report("result:", "FAILED: %s", f->msg);
 	smtp_close(sm);
-	tls_ctx_free(j.tls);
-	free(j.from);
+	relay_job_free(&j);
 	return r;
 }
