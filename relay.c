@@ -54,6 +54,7 @@ struct job {
 	struct tls_ctx		*tls;
 	char			 helo[300];
 	struct net_peer		 peer;
+	unsigned char		*done;		/* per recipient: delivered */
 	util_stop_t		*stop;
 	const struct relay_opts	*o;
 };
@@ -292,6 +293,15 @@ relay_read(void *arg, char *buf, size_t n, struct fail *f)
 	return r;
 }
 
+/* From the top again, for a further transaction (over 100 recipients). */
+static int
+relay_rewind(void *arg, struct fail *f)
+{
+	(void)f;
+	((struct source *)arg)->off = 0;
+	return 0;
+}
+
 static void
 relay_smtp_opts(const struct job *j, struct smtp_opts *so)
 {
@@ -321,8 +331,10 @@ relay_helo(struct job *j, int fd)
 		snprintf(j->helo, sizeof(j->helo), "%s", j->id.fqdn);
 }
 
+/* peer (NULL but for --check) receives the TLS session's details. */
 static struct smtp *
-relay_connect(struct job *j, struct smtp_opts *so, struct fail *f)
+relay_connect(struct job *j, struct smtp_opts *so, struct tls_peer *peer,
+    struct fail *f)
 {
 	int	fd;
 
@@ -332,6 +344,7 @@ relay_connect(struct job *j, struct smtp_opts *so, struct fail *f)
 		return NULL;
 	relay_helo(j, fd);
 	relay_smtp_opts(j, so);
+	so->peer = peer;
 	return smtp_open(fd, so, f);
 }
 
@@ -341,16 +354,19 @@ relay_attempt(struct job *j, int *after_dot, struct fail *f)
 	struct smtp_opts so;
 	struct smtp_env	 e = { 0 };
 	struct source	 src = { j, 0 };
-	struct smtp_source s = { relay_read, &src };
+	struct smtp_source s = { relay_read, relay_rewind, &src };
 	struct smtp	*sm;
 	int		 r;
 
 	*after_dot = 0;
-	if ((sm = relay_connect(j, &so, f)) == NULL)
+	if (j->done == NULL && (j->done = calloc(j->rcpts.n, 1)) == NULL)
+		return fail_nomem(f);
+	if ((sm = relay_connect(j, &so, NULL, f)) == NULL)
 		return -1;
 	e.from = j->from;
 	e.rcpt = j->rcptv;
 	e.nrcpt = j->rcpts.n;
+	e.done = j->done;	/* retries go only to those still without it */
 	e.size = j->hdr.len + j->m->bodylen;
 	e.body8bit = j->m->body8bit;
 	e.dsn_notify = j->o->dsn_notify;
@@ -506,6 +522,49 @@ relay_backoff(const struct job *j, unsigned int attempt, struct fail *f)
 }
 
 /*
+ * Over 100 recipients, or a server that takes fewer per transaction
+ * (452), means several transactions, and a later one can fail after an
+ * earlier one delivered.  All or nothing still holds per transaction,
+ * and the retries above go only to the recipients still without the
+ * message (smtp_send() marks each one done after its transaction's
+ * 2xx), so nobody gets it twice.  If the run ends that way, the message
+ * is kept in dead.letter as on every failure and stderr names every
+ * recipient who did not get it; the status is then not 75, because 75
+ * asks the caller to send the whole message again, which would give
+ * the first batches a second copy: a temporary failure becomes 69, a
+ * permanent one keeps its class.
+ */
+static void
+relay_partial(struct job *j, struct fail *f)
+{
+	struct buf	 who = { 0 };
+	char		 why[sizeof(f->msg)];
+	size_t		 i, sent = 0;
+
+	for (i = 0; j->done != NULL && i < j->rcpts.n; i++)
+		sent += j->done[i];
+	if (sent == 0)
+		return;
+	/* every one of them, in lines short enough for log.c */
+	for (i = 0; i < j->rcpts.n; i++) {
+		if (!j->done[i])
+			buf_addf(&who, "%s%s", who.len ? ", " : "",
+			    j->rcptv[i]);
+		if (who.len > 0 && (who.len > 600 || i + 1 == j->rcpts.n)) {
+			log_err("not delivered to: %s", who.p);
+			buf_reset(&who);
+		}
+	}
+	buf_free(&who);
+	snprintf(why, sizeof(why), "%s", f->msg);
+	snprintf(f->msg, sizeof(f->msg), "delivered to %zu of %zu "
+	    "recipients only (do not resend to all): %.400s", sent, j->rcpts.n,
+	    why);
+	if (f->ex == EX_TEMPFAIL)
+		f->ex = EX_UNAVAILABLE;
+}
+
+/*
  * Attempts until one succeeds, a failure is not temporary, the final
  * dot went out unanswered, or c->retries more attempts failed.
  */
@@ -528,8 +587,10 @@ relay_deliver(struct job *j, struct fail *f)
 		relay_log(j, 1, relay_status(f), relay_why(f));
 		if (!relay_may_retry(j, f, attempt) ||
 		    relay_backoff(j, attempt, f) == -1)
-			return -1;
+			break;
 	}
+	relay_partial(j, f);
+	return -1;
 }
 
 static struct tls_ctx *
@@ -552,6 +613,7 @@ relay_job_free(struct job *j)
 	free(j->from);
 	free(j->cfrom);
 	free(j->rcptv);
+	free(j->done);
 	addrlist_free(&j->rcpts);
 	alias_free(&j->aliases);
 	buf_free(&j->hdr);
@@ -988,7 +1050,7 @@ relay_report(const char *step, const char *fmt, ...)
 {
 	va_list	ap;
 
-	printf("%-12s ", step);
+	printf("%-13s", step);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
@@ -996,35 +1058,101 @@ relay_report(const char *step, const char *fmt, ...)
 	fflush(stdout);
 }
 
+static void
+relay_report_trust(const struct conf *c)
+{
+	if (c->tls == CONF_TLS_NONE)
+		relay_report("trust:", "none: tls = none sends everything in "
+		    "the clear");
+	else if (c->tls_fingerprint != NULL)
+		relay_report("trust:", "the public key in tls_fingerprint");
+	else if (!c->tls_verify)
+		relay_report("trust:", "NONE: tls_verify = false accepts any "
+		    "certificate");
+	else
+		relay_report("trust:", "%s%s", c->tls_ca_file != NULL ?
+		    "tls_ca_file " : "the system's certificate directory",
+		    c->tls_ca_file != NULL ? c->tls_ca_file : "");
+}
+
+/* What the server showed of itself, even when it was not trusted: the
+ * pin to put in tls_fingerprint comes from here. */
+static void
+relay_report_tls(const struct tls_peer *p)
+{
+	relay_report("tls:", "%s, %s", p->version, p->cipher);
+	relay_report("certificate:", "%s", p->subject);
+	relay_report("issuer:", "%s", p->issuer);
+	relay_report("valid:", "from %s until %s%s", p->not_before,
+	    p->not_after, p->days_left < 0 ? " (EXPIRED)" :
+	    p->days_left < 21 ? " (expires within three weeks)" : "");
+	relay_report("public key:", "%s", p->pin);
+	relay_report("verdict:", "%s", p->verdict);
+}
+
+static void
+relay_report_session(const struct conf *c, struct smtp *sm)
+{
+	const struct smtp_caps *k = smtp_caps(sm);
+	char		 ext[160];
+
+	snprintf(ext, sizeof(ext), "%s%s%s%s%s", k->pipelining ?
+	    " PIPELINING" : "", k->eightbitmime ? " 8BITMIME" : "",
+	    k->smtputf8 ? " SMTPUTF8" : "", k->dsn ? " DSN" : "",
+	    k->enhanced ? " ENHANCEDSTATUSCODES" : "");
+	if (k->size_set)
+		relay_report("extensions:", "SIZE=%llu%s", k->size, ext);
+	else
+		relay_report("extensions:", "%s", ext[0] ? ext + 1 : "none");
+	if (smtp_auth_used(sm) != NULL)
+		relay_report("auth:", "%s accepted for %s (offered: %s)",
+		    smtp_auth_used(sm), c->user, k->auth);
+	else
+		relay_report("auth:", "not used (%s)", c->user == NULL ?
+		    "no user configured" : "auth = none");
+}
+
 int
 relay_check(const struct conf *c, struct fail *f)
 {
-	struct job	 j = { 0 };
-	struct smtp_opts so;
-	struct smtp	*sm = NULL;
-	char		 info[700], pin[80];
-	int		 r = -1;
+	struct job	  j = { 0 };
+	struct relay_opts o = { 0 };
+	struct smtp_opts  so;
+	struct tls_peer	  peer = { 0 };
+	struct smtp	 *sm = NULL;
+	int		  r = -1;
 
 	j.c = c;
+	j.o = &o;
 	relay_ident(c, NULL, &j.id);
+	j.domain = c->domain != NULL ? c->domain : j.id.fqdn;
 	relay_report("smarthost:", "%s port %d, tls = %s", c->host, c->port,
 	    c->tls == CONF_TLS_STARTTLS ? "starttls" :
 	    c->tls == CONF_TLS_IMPLICIT ? "tls" : "none");
-	if (c->tls != CONF_TLS_NONE && (j.tls = relay_tls(c, f)) == NULL)
+	relay_report_trust(c);
+	/* the sender exactly as a delivery would make it */
+	if (alias_load(&j.aliases, c, j.domain, j.id.fqdn, f) == -1 ||
+	    relay_sender(&j, &o, f) == -1 ||
+	    (c->tls != CONF_TLS_NONE && (j.tls = relay_tls(c, f)) == NULL))
 		goto out;
-	if ((sm = relay_connect(&j, &so, f)) == NULL)
+	sm = relay_connect(&j, &so, &peer, f);
+	if (j.peer.ip[0] != '\0')
+		relay_report("connected:", "%s[%s]:%d, EHLO %s", c->host,
+		    j.peer.ip, c->port, j.helo);
+	if (peer.pin[0] != '\0')
+		relay_report_tls(&peer);
+	if (sm == NULL)
 		goto out;
-	relay_report("connected:", "%s[%s]:%d as %s", c->host, j.peer.ip,
-	    c->port, j.helo);
-	if (smtp_tls_info(sm, info, sizeof(info), pin, sizeof(pin)) == 0)
-		relay_report("tls:", "%s; public key %s", info, pin);
-	else
+	if (!smtp_is_tls(sm))
 		relay_report("tls:", "none (plaintext)");
-	if (smtp_auth_used(sm) != NULL)
-		relay_report("auth:", "%s accepted for %s", smtp_auth_used(sm),
-		    c->user);
-	else
-		relay_report("auth:", "not used");
+	relay_report_session(c, sm);
+	/* A message would go through only if its sender is taken too
+	 * (530 "authentication required", a From the account may not
+	 * use): MAIL FROM, then RSET, nothing delivered. */
+	if (smtp_probe(sm, j.from, f) == -1)
+		goto out;
+	relay_report("sender:", "<%s> accepted (then RSET: nothing was "
+	    "sent)", j.from);
 	relay_report("result:", "ok: a message would be accepted for "
 	    "relaying");
 	r = 0;
@@ -1032,6 +1160,6 @@ out:
 	if (r == -1)
 		relay_report("result:", "FAILED: %s", f->msg);
 	smtp_close(sm);
-	tls_ctx_free(j.tls);
+	relay_job_free(&j);
 	return r;
 }

@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="gcc make pkg-config libssl-dev libconfuse-dev check openssl \
-ca-certificates python3 python3-aiosmtpd"
+ca-certificates python3 python3-aiosmtpd time util-linux"
 
 # tests/it_serve.py drives -bs with Symfony Mailer, the real client that
 # calls "sendmail -bs" (about 18 MB of Debian packages).
