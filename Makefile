@@ -4,7 +4,14 @@
 #   make demo       install what is missing, build, deliver one message
 #                   through a local STARTTLS+AUTH server
 #   make check      install what is missing, build, run every test
-#   make install    PREFIX (/usr/local) and DESTDIR honoured
+#   make install    PREFIX (/usr/local) and DESTDIR honoured; as root,
+#                   creates the group relaymail and installs the binary
+#                   root:relaymail 2755 and, when absent, the example
+#                   config root:relaymail 0640 (SPEC §6)
+#   make install SETGID=no
+#                   for packagers and containers: no group, no setgid
+#                   bit, no config file (containers configure relaymail
+#                   with RELAYMAIL_*; packagers ship conf/ themselves)
 #   make deb        a Debian package in .pkg/ (pkg/deb/mkdeb.sh)
 #   make test-install  install that package into a fresh Debian 12 root
 #                   and send mail through it (tests/test-install.sh)
@@ -13,7 +20,10 @@ PREFIX	?= /usr/local
 SBINDIR	?= $(PREFIX)/sbin
 LIBDIR	?= $(PREFIX)/lib
 MANDIR	?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
 DESTDIR	?=
+SETGID	?= yes
+GROUP	?= relaymail
 
 CC	?= cc
 PKGS	= openssl libconfuse
@@ -22,14 +32,14 @@ WARN	= -std=c11 -Wall -Wextra -Wformat=2 -Wshadow
 ifeq ($(WERROR),1)
 WARN	+= -Werror
 endif
-CPPFLAGS += -D_GNU_SOURCE
+CPPFLAGS += -D_GNU_SOURCE -DCONF_PATH=\"$(SYSCONFDIR)/relaymail.conf\"
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
 
-MODULES	= addr alias auth conf header log mime msg net priv relay smtp stream \
-	  tls util
+MODULES	= addr alias auth conf header log mime msg net priv relay serve smtp \
+	  stream tls util
 OBJS	= $(MODULES:=.o)
 TESTS	= $(wildcard tests/check_*.c)
 
@@ -90,6 +100,21 @@ install: relaymail
 	install -m 0644 man/relaymail.8 $(DESTDIR)$(MANDIR)/man8/relaymail.8
 	install -m 0644 man/relaymail.conf.5 \
 	    $(DESTDIR)$(MANDIR)/man5/relaymail.conf.5
+ifneq ($(SETGID),no)
+	@if [ "$$(id -u)" != 0 ]; then \
+	    echo "make install: only root can create the group $(GROUP) and" \
+	        "install relaymail setgid; run it as root, or use" \
+	        "make install SETGID=no" >&2; exit 1; fi
+	@getent group $(GROUP) >/dev/null || groupadd --system $(GROUP) \
+	    2>/dev/null || addgroup -S $(GROUP) || { echo "make install:" \
+	    "cannot create the group $(GROUP) (groupadd or addgroup)" >&2; \
+	    exit 1; }
+	chown root:$(GROUP) $(DESTDIR)$(SBINDIR)/relaymail
+	chmod 2755 $(DESTDIR)$(SBINDIR)/relaymail
+	@test -e $(DESTDIR)$(SYSCONFDIR)/relaymail.conf || \
+	    install -D -m 0640 -o root -g $(GROUP) conf/relaymail.conf \
+	    $(DESTDIR)$(SYSCONFDIR)/relaymail.conf
+endif
 
 # The Debian package: one hardened build with Debian's build flags (a
 # set-group-id program), packaged by dpkg-deb; DEB_REVISION counts

@@ -49,6 +49,7 @@ struct pstate {
 	size_t		 pos;	/* scan offset */
 	size_t		 elem;	/* start of the list element, for messages */
 	struct tok	 cur;	/* the lookahead token */
+	size_t		 last_end; /* end of the token before cur */
 	struct buf	 lp;	/* spec being built */
 	struct buf	 tmp;	/* display-name being copied */
 	struct fail	*f;
@@ -225,6 +226,7 @@ tok_advance(struct pstate *ps)
 {
 	unsigned char	c;
 
+	ps->last_end = ps->cur.end;
 	if (skip_cfws(ps) == -1)
 		return -1;
 	ps->cur.start = ps->pos;
@@ -424,15 +426,18 @@ addrlist_push(struct addrlist *l, struct addr *a, struct fail *f)
 	return 0;
 }
 
-/* Append the mailbox in ps->lp, with the display-name disp if any. */
+/* Append the mailbox in ps->lp, with the display-name disp if any;
+ * src is the source span of the address (or angle-addr). */
 static int
 push_addr(struct pstate *ps, struct addrlist *out, const struct run *disp,
-    size_t local_end, int has_domain)
+    size_t local_end, const struct tok *src, int has_domain)
 {
 	struct addr	a;
 
 	memset(&a, 0, sizeof(a));
 	a.local_end = local_end;
+	a.src_start = src->start;
+	a.src_end = src->end;
 	a.has_domain = has_domain;
 	if ((a.spec = util_strndup(ps->lp.p, ps->lp.len)) == NULL)
 		return fail_nomem(ps->f);
@@ -453,6 +458,7 @@ static int
 parse_angle(struct pstate *ps, const struct run *disp, struct addrlist *out)
 {
 	struct run	r;
+	struct tok	src = ps->cur;
 	int		dom;
 
 	if (tok_advance(ps) == -1)
@@ -471,9 +477,10 @@ parse_angle(struct pstate *ps, const struct run *disp, struct addrlist *out)
 	if (ps->cur.type != '>')
 		return perr(ps, ps->cur.type == T_END ? "unbalanced '<'" :
 		    "malformed address in <>");
+	src.end = ps->cur.end;
 	if (tok_advance(ps) == -1)
 		return -1;
-	return push_addr(ps, out, disp, r.end, dom);
+	return push_addr(ps, out, disp, r.end, &src, dom);
 }
 
 /*
@@ -483,12 +490,15 @@ parse_angle(struct pstate *ps, const struct run *disp, struct addrlist *out)
 static int
 parse_bare(struct pstate *ps, const struct run *r, struct addrlist *out)
 {
-	int	dom;
+	struct tok	src;
+	int		dom;
 
 	if (check_local(ps, r, "not an address (a name needs <...>)") == -1 ||
 	    (dom = parse_at_domain(ps)) == -1)
 		return -1;
-	return push_addr(ps, out, NULL, r->end, dom);
+	src.start = r->start;
+	src.end = dom ? ps->last_end : r->end;
+	return push_addr(ps, out, NULL, r->end, &src, dom);
 }
 
 /* group (§3.4): members are appended; a missing final ";" is tolerated. */

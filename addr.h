@@ -6,7 +6,9 @@
  * and quoted strings (§3.2), and the obsolete forms of §4.4 that real
  * headers still carry.  The parser never modifies its input; each address
  * records where its local part ends in the source, so header.c can
- * qualify a bare name in place without re-rendering the field.
+ * qualify a bare name in place without re-rendering the field, and the
+ * span of the address itself, so it can replace one keeping the display
+ * name and comments around it.
  */
 #ifndef ADDR_H
 #define ADDR_H
@@ -19,6 +21,8 @@ struct addr {
 	char	*spec;		/* addr-spec as sent: local[@domain], CFWS removed */
 	char	*display;	/* display-name as written (trimmed) or NULL */
 	size_t	 local_end;	/* source offset just past the local part */
+	size_t	 src_start;	/* source span of the addr-spec, or of the */
+	size_t	 src_end;	/* angle-addr with its brackets */
 	int	 has_domain;	/* spec contains '@' */
 };
 

@@ -247,6 +247,36 @@ alias_add(struct addrlist *out, const char *spec, size_t n, int qualify,
 static int	alias_walk(const struct alias_db *, const char *, int,
 		    const char **, struct addrlist *, struct fail *);
 
+/*
+ * A program, file or :include: target (aliases(5)): relaymail does no
+ * local delivery, so it warns and skips them.  1 if refused.
+ */
+static int
+alias_refused(const char *name, const char *t)
+{
+	if (*t == '|' || *t == '/' || util_strncasecmp(t, ":include:", 9) == 0
+	    || (*t == '"' && (t[1] == '|' || t[1] == '/'))) {
+		log_warn("alias %s: \"%.60s\" refused: relaymail delivers only "
+		    "to addresses", name, t);
+		return 1;
+	}
+	return 0;
+}
+
+/* Parse a target's address list; "\root" (sendmail: no further
+ * aliasing) is read as root. */
+static int
+alias_parse_target(const char *name, const char *t, struct addrlist *al,
+    struct fail *f)
+{
+	if (*t == '\\')
+		t++;
+	if (addr_parse_list(t, strlen(t), al, f) == -1)
+		return fail_set(f, EX_CONFIG, "alias %s: bad target \"%.60s\"",
+		    name, t);
+	return 0;
+}
+
 /* A target: refused kinds warn and are skipped (no local delivery). */
 static int
 alias_target(const struct alias_db *db, const char *t, int depth,
@@ -256,17 +286,10 @@ alias_target(const struct alias_db *db, const char *t, int depth,
 	size_t		 i;
 	int		 r = 0;
 
-	if (*t == '|' || *t == '/' || util_strncasecmp(t, ":include:", 9) == 0
-	    || (*t == '"' && (t[1] == '|' || t[1] == '/'))) {
-		log_warn("alias %s: \"%.60s\" refused: relaymail delivers only "
-		    "to addresses", chain[depth - 1], t);
+	if (alias_refused(chain[depth - 1], t))
 		return 0;
-	}
-	if (*t == '\\')
-		t++;	/* sendmail's "\root": no further aliasing */
-	if (addr_parse_list(t, strlen(t), &al, f) == -1)
-		return fail_set(f, EX_CONFIG, "alias %s: bad target \"%.60s\"",
-		    chain[depth - 1], t);
+	if (alias_parse_target(chain[depth - 1], t, &al, f) == -1)
+		return -1;
 	for (i = 0; r == 0 && i < al.n; i++)
 		r = alias_walk(db, al.v[i].spec, depth, chain, out, f);
 	addrlist_free(&al);
@@ -314,6 +337,23 @@ alias_resolve(const struct alias_db *db, const char *spec,
 	const char	*chain[ALIAS_DEPTH + 1];
 
 	return alias_walk(db, spec, 0, chain, out, f);
+}
+
+int
+alias_check(const struct alias_db *db, struct fail *f)
+{
+	struct addrlist	 al = { 0 };
+	size_t		 i, j;
+	int		 r = 0;
+
+	for (i = 0; r == 0 && i < db->n; i++)
+		for (j = 0; r == 0 && j < db->v[i].nto; j++) {
+			if (!alias_refused(db->v[i].name, db->v[i].to[j]))
+				r = alias_parse_target(db->v[i].name,
+				    db->v[i].to[j], &al, f);
+			addrlist_free(&al);
+		}
+	return r;
 }
 
 void

@@ -53,6 +53,13 @@ int	alias_is_local(const struct alias_db *, const char *);
 int	alias_resolve(const struct alias_db *, const char *, struct addrlist *,
 	    struct fail *);
 
+/*
+ * Check every target for newaliases/-bi: program, file and :include:
+ * targets draw a warning, a target that is not an address list is
+ * EX_CONFIG naming the alias.  0 or -1.
+ */
+int	alias_check(const struct alias_db *, struct fail *);
+
 void	alias_free(struct alias_db *);
 
 #endif /* ALIAS_H */

@@ -100,8 +100,10 @@ conf_is_key(const char *name)
 	return strcmp(name, "alias") == 0 || strcmp(name, "to") == 0;
 }
 
-/* Is tok the first word of line `line` of the text being parsed?  Then
- * it is a key the user wrote (a misspelt one), not a value. */
+/* Is tok the first word of line `line` of the text being parsed, and
+ * followed by '=' or '{'?  Then it is a key the user wrote (a misspelt
+ * one), not a value: a bare word alone on its line may be a password
+ * that lost its key. */
 static int
 conf_first_word(const char *tok, int line)
 {
@@ -115,7 +117,11 @@ conf_first_word(const char *tok, int line)
 	if (p == NULL)
 		return 0;
 	p += strspn(p, " \t");
-	return strncmp(p, tok, n) == 0 && strchr(" \t=\n{", p[n]) != NULL;
+	if (strncmp(p, tok, n) != 0)
+		return 0;
+	p += n;
+	p += strspn(p, " \t");
+	return *p == '=' || *p == '{';
 }
 
 /*
@@ -274,6 +280,12 @@ conf_setstr(char **dst, const char *v, struct fail *f)
 	}
 	*dst = n;
 	return 0;
+}
+
+int
+conf_setsecret(struct conf *c, const char *secret, struct fail *f)
+{
+	return conf_setstr(&c->password, secret, f);
 }
 
 /* Apply a choice key's word to the enum fields it drives. */
@@ -494,6 +506,52 @@ conf_slurp(FILE *fp, const char *path, struct buf *b, struct fail *f)
 	return buf_add(b, "", 0) == -1 ? fail_nomem(f) : 0;
 }
 
+/*
+ * libconfuse replaces ${VAR} (and ${VAR:-default}) inside double quotes
+ * from the environment, with no way to turn it off: a password holding
+ * "${" would be silently changed, and under setgid changed by whoever
+ * runs relaymail.  Refuse it and point to single quotes, which are
+ * literal.  Runs on the comment-stripped text; names the line, never
+ * the value.
+ */
+static int
+conf_check_expansion(const char *text, const char *path, struct fail *f)
+{
+	static const char key[] = "password";
+	const char	*p = text, *q;
+	int		 line = 1;
+
+	for (; *p != '\0'; p++) {
+		if (p != text && p[-1] != '\n') {
+			line += *p == '\n';
+			continue;
+		}
+		q = p + strspn(p, " \t");
+		if (strncmp(q, key, sizeof(key) - 1) != 0)
+			goto next;
+		q += sizeof(key) - 1;
+		q += strspn(q, " \t");
+		if (*q++ != '=')
+			goto next;
+		q += strspn(q, " \t");
+		if (*q != '"')
+			goto next;
+		for (q++; *q != '\0' && *q != '"'; q++) {
+			if (*q == '\\' && q[1] != '\0')
+				q++;
+			else if (q[0] == '$' && q[1] == '{')
+				return fail_set(f, EX_CONFIG, "%s:%d: 'password' "
+				    "holds ${ inside double quotes, which "
+				    "libconfuse replaces from the environment: "
+				    "put the password in single quotes", path,
+				    line);
+		}
+next:
+		line += *p == '\n';
+	}
+	return 0;
+}
+
 int
 conf_parse(struct conf *c, FILE *fp, const char *path, struct fail *f)
 {
@@ -512,6 +570,10 @@ conf_parse(struct conf *c, FILE *fp, const char *path, struct fail *f)
 		return fail_set(f, EX_CONFIG, "%s: not a text file", path);
 	}
 	conf_strip_comments(text.p, text.len);
+	if (conf_check_expansion(text.p, path, f) == -1) {
+		buf_wipe(&text);
+		return -1;
+	}
 	if ((cfg = conf_schema()) == NULL) {
 		buf_wipe(&text);
 		return fail_nomem(f);
@@ -539,6 +601,14 @@ out:
 	return ret;
 }
 
+/* password and password_file: conf_env_secret's, not the loop's. */
+static int
+conf_is_secret(const char *key)
+{
+	return strcmp(key, "password") == 0 ||
+	    strcmp(key, "password_file") == 0;
+}
+
 /* Parse a decimal environment value for an int key. */
 static int
 conf_env_int(const char *name, const char *v, int *out, struct fail *f)
@@ -555,14 +625,50 @@ conf_env_int(const char *name, const char *v, int *out, struct fail *f)
 	return 0;
 }
 
+/*
+ * A secret from the environment replaces whichever source the file
+ * named (the environment overrides the file, SPEC §5); the environment
+ * itself may name only one.  RELAYMAIL_PASSWORD's value is wiped once
+ * copied: a password manager started by password_command, or anything
+ * else started later, has no use for it.
+ */
+static int
+conf_env_secret(struct conf *c, struct fail *f)
+{
+	char	*pw = getenv("RELAYMAIL_PASSWORD");
+	char	*file = getenv("RELAYMAIL_PASSWORD_FILE");
+
+	if (pw == NULL && file == NULL)
+		return 0;
+	if (pw != NULL && file != NULL)
+		return fail_set(f, EX_CONFIG, "set only one of "
+		    "RELAYMAIL_PASSWORD and RELAYMAIL_PASSWORD_FILE");
+	if (strpbrk(pw != NULL ? pw : file, "\r\n") != NULL)
+		return fail_set(f, EX_CONFIG, "%s: line break in value",
+		    pw != NULL ? "RELAYMAIL_PASSWORD" :
+		    "RELAYMAIL_PASSWORD_FILE");
+	if (conf_setstr(&c->password, pw, f) == -1 ||
+	    conf_setstr(&c->password_file, file, f) == -1 ||
+	    conf_setstr(&c->password_command, NULL, f) == -1)
+		return -1;
+	if (pw != NULL) {
+		util_wipe(pw, strlen(pw));
+		unsetenv("RELAYMAIL_PASSWORD");
+	}
+	return 0;
+}
+
 int
 conf_env(struct conf *c, struct fail *f)
 {
 	const struct key *k;
 	const char	*v;
 
+	if (conf_env_secret(c, f) == -1)
+		return -1;
 	for (k = keys; k < keys + sizeof(keys) / sizeof(keys[0]); k++) {
-		if (k->env == NULL || (v = getenv(k->env)) == NULL)
+		if (k->env == NULL || conf_is_secret(k->name) ||
+		    (v = getenv(k->env)) == NULL)
 			continue;
 		if (strpbrk(v, "\r\n") != NULL)
 			return fail_set(f, EX_CONFIG, "%s: line break in "
@@ -602,9 +708,10 @@ conf_finish(struct conf *c, struct fail *f)
 		c->timeout = 60;
 	if (c->final_timeout == 0)
 		c->final_timeout = 600;
-	if (c->password != NULL && c->password_file != NULL)
-		return fail_set(f, EX_CONFIG, "%s: set only one of 'password' "
-		    "and 'password_file'", c->path);
+	if ((c->password != NULL) + (c->password_file != NULL) +
+	    (c->password_command != NULL) > 1)
+		return fail_set(f, EX_CONFIG, "%s: set only one of 'password', "
+		    "'password_file' and 'password_command'", c->path);
 	return 0;
 }
 

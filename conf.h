@@ -58,8 +58,10 @@ struct conf {
 	int		 syslog;
 };
 
-/* Default configuration file. */
+/* Default configuration file (the Makefile passes $(SYSCONFDIR)). */
+#ifndef CONF_PATH
 #define CONF_PATH	"/etc/relaymail.conf"
+#endif
 
 /*
  * Set every key to its default (SPEC §5).  0 or -1 (EX_OSERR).
@@ -70,25 +72,36 @@ int	conf_defaults(struct conf *, struct fail *);
  * Parse an already opened configuration file fp, named path in
  * messages, on top of the defaults in c.  Errors name the file, the line
  * and the key, never a value (a syntax error next to the password must
- * not print it).  0, or -1 with EX_CONFIG (EX_OSERR for memory).
+ * not print it).  A password in double quotes holding "${" is refused:
+ * libconfuse would replace it from the environment.  0, or -1 with
+ * EX_CONFIG (EX_OSERR for memory).
  */
 int	conf_parse(struct conf *, FILE *, const char *, struct fail *);
 
 /*
  * Apply RELAYMAIL_* environment variables on top of c (container mode).
- * Callers skip this while privileged (SPEC §6).  0 or -1 (EX_CONFIG).
+ * Callers skip this while privileged (SPEC §6).  A secret from the
+ * environment (RELAYMAIL_PASSWORD or RELAYMAIL_PASSWORD_FILE, not both)
+ * replaces the file's password, password_file and password_command;
+ * RELAYMAIL_PASSWORD's value is wiped from the environment once copied.
+ * 0 or -1 (EX_CONFIG).
  */
 int	conf_env(struct conf *, struct fail *);
 
 /*
- * Final checks and derived defaults (port from tls).  0 or -1 with
- * EX_CONFIG naming the key and the fix.
+ * Final checks and derived defaults (port from tls); at most one of
+ * password, password_file and password_command.  Call before the secret
+ * is loaded.  0 or -1 with EX_CONFIG naming the key and the fix.
  */
 int	conf_finish(struct conf *, struct fail *);
 
 /* Name the configuration's origin in messages (a path or
  * "environment").  0 or -1 (EX_OSERR). */
 int	conf_setpath(struct conf *, const char *, struct fail *);
+
+/* Set the password (the secret loaded from password_file or
+ * password_command), wiping the previous one.  0 or -1 (EX_OSERR). */
+int	conf_setsecret(struct conf *, const char *, struct fail *);
 
 /* Is name a key of the schema?  (Used to keep values out of messages.) */
 int	conf_is_key(const char *);

@@ -94,9 +94,12 @@ header_phrase(const char *name, struct buf *out, struct fail *f)
 		return buf_adds(out, name) == -1 ? fail_nomem(f) : 0;
 	if (buf_addc(out, '"') == -1)
 		return fail_nomem(f);
+	/* A control character (a CR or LF from NAME or GECOS would start a
+	 * new header field) becomes a space: RFC 5322 §3.2.4 qtext. */
 	for (p = name; *p != '\0'; p++)
 		if (((*p == '"' || *p == '\\') && buf_addc(out, '\\') == -1) ||
-		    buf_addc(out, *p) == -1)
+		    buf_addc(out, (unsigned char)*p < 0x20 || *p == 0x7f ?
+		    ' ' : *p) == -1)
 			return fail_nomem(f);
 	return buf_addc(out, '"') == -1 ? fail_nomem(f) : 0;
 }
@@ -150,14 +153,15 @@ header_extract(const struct msg_field *fl, struct addrlist *rcpts,
     struct fail *f)
 {
 	struct addrlist	 al = { 0 };
+	struct fail	 e;
 	size_t		 vo = header_valoff(fl), i, nl;
 	int		 ret = -1;
 
-	if (addr_parse_list(fl->text + vo, fl->len - vo, &al, f) == -1) {
+	if (addr_parse_list(fl->text + vo, fl->len - vo, &al, &e) == -1) {
 		nl = msg_field_namelen(fl);
-		fail_set(f, EX_DATAERR, "cannot take recipients from the "
-		    "%.*s header: %s", (int)(nl < 40 ? nl : 40), fl->text,
-		    f->msg);
+		fail_set(f, e.ex == EX_OSERR ? EX_OSERR : EX_DATAERR, "cannot "
+		    "take recipients from the %.*s header: %s",
+		    (int)(nl < 40 ? nl : 40), fl->text, e.msg);
 		goto out;
 	}
 	for (i = 0; i < al.n; i++)
@@ -242,10 +246,60 @@ header_present(const struct msg *m)
 }
 
 /*
+ * rewrite_from = always, From with one mailbox: the address is replaced
+ * where it stands, so the display name and comments stay as written
+ * ("root (Cron Daemon)" -> "alerts@example.com (Cron Daemon)").
+ */
+static int
+header_put_replaced(const struct msg_field *fl, const struct addr *a,
+    const char *from, struct buf *out)
+{
+	size_t	vo = header_valoff(fl);
+	int	angle = fl->text[vo + a->src_start] == '<';
+
+	if (buf_add(out, fl->text, vo + a->src_start) == -1 ||
+	    buf_addf(out, angle ? "<%s>" : "%s", from) == -1 ||
+	    buf_add(out, fl->text + vo + a->src_end, fl->len - vo -
+	    a->src_end) == -1)
+		return -1;
+	return buf_adds(out, "\r\n");
+}
+
+/* The original From, qualified, as a Reply-To field. */
+static int
+header_put_replyto(const struct msg_field *fl, const struct header_ctx *c,
+    struct buf *out, struct fail *f)
+{
+	struct buf	q = { 0 };
+	size_t		vo = header_valoff(fl);
+	int		r;
+
+	if ((r = header_put_qualified(fl, c->domain, &q, f)) == 0 &&
+	    (buf_adds(out, "Reply-To:") == -1 ||
+	    buf_add(out, q.p + vo, q.len - vo) == -1))
+		r = fail_nomem(f);
+	buf_free(&q);
+	return r;
+}
+
+/* Is a (qualified with domain if bare) the address addr? */
+static int
+header_is_addr(const struct addr *a, const char *domain, const char *addr)
+{
+	size_t	n = strlen(a->spec);
+
+	if (a->has_domain)
+		return util_strcasecmp(a->spec, addr) == 0;
+	return util_strncasecmp(a->spec, addr, n) == 0 && addr[n] == '@' &&
+	    util_strcasecmp(addr + n + 1, domain) == 0;
+}
+
+/*
  * rewrite_from = always: the From address becomes the configured one,
- * the display name stays, and the original address moves to Reply-To
+ * the display name stays, and the original From moves to Reply-To
  * unless there is one (providers refuse a From that is not the
- * authenticated account; replies must still reach the sender).
+ * authenticated account; replies must still reach the sender).  A From
+ * that already is the configured address is only qualified.
  */
 static int
 header_put_rewritten(const struct msg_field *fl, int present,
@@ -264,15 +318,16 @@ header_put_rewritten(const struct msg_field *fl, int present,
 		    fail_nomem(f) : 0;
 	}
 	a = &al.v[0];
-	if (buf_adds(out, "From: ") == -1 || (a->display != NULL &&
+	if (al.n == 1 && header_is_addr(a, c->domain, c->from_addr)) {
+		r = header_put_qualified(fl, c->domain, out, f);
+		goto out;
+	}
+	if (al.n == 1 ? header_put_replaced(fl, a, c->from_addr, out) == -1 :
+	    (buf_adds(out, "From: ") == -1 || (a->display != NULL &&
 	    buf_addf(out, "%s ", a->display) == -1) ||
-	    buf_addf(out, "<%s>\r\n", c->from_addr) == -1)
+	    buf_addf(out, "<%s>\r\n", c->from_addr) == -1))
 		goto nomem;
-	if (!(present & H_REPLYTO) && buf_addf(out, "Reply-To: %s%s%s\r\n",
-	    a->spec, a->has_domain ? "" : "@", a->has_domain ? "" :
-	    c->domain) == -1)
-		goto nomem;
-	r = 0;
+	r = (present & H_REPLYTO) ? 0 : header_put_replyto(fl, c, out, f);
 	goto out;
 nomem:
 	fail_nomem(f);

@@ -43,8 +43,9 @@ int	header_fixup(const struct msg *, const struct header_ctx *,
 
 /*
  * Format a display name as an RFC 5322 phrase: as is when it is atoms,
- * a quoted-string when it holds specials, an RFC 2047 encoded-word when
- * it holds non-ASCII.  Appends to out; 0 or -1 (EX_OSERR).
+ * a quoted-string when it holds specials (control characters become
+ * spaces), RFC 2047 encoded-words when it holds non-ASCII.  Appends to
+ * out; 0 or -1 (EX_OSERR).
  */
 int	header_phrase(const char *, struct buf *, struct fail *);
 

@@ -35,12 +35,26 @@ log_verbose(void)
 	return log_v;
 }
 
+/* Control characters (a hostile server's reply text) become '?', so a
+ * line can neither drive a terminal nor forge a second line. */
+static void
+log_clean(char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
+/* One line on stderr.  stderr may be closed (then /dev/null, priv.c), a
+ * full disk or a pipe nobody reads (SIGPIPE is ignored): a failed write
+ * is dropped, never fatal. */
 static void
 log_vline(const char *prefix, const char *fmt, va_list ap)
 {
-	char	line[1024];
+	char	line[2048];
 
 	vsnprintf(line, sizeof(line), fmt, ap);
+	log_clean(line);
 	fprintf(stderr, "relaymail: %s%s\n", prefix, line);
 	fflush(stderr);
 }
@@ -115,6 +129,7 @@ static const int log_prio[] = {
 void
 log_mail(enum log_level lvl, const char *fmt, ...)
 {
+	char	line[4096];
 	va_list	ap;
 
 	if (!log_syslog_on)
@@ -124,6 +139,8 @@ log_mail(enum log_level lvl, const char *fmt, ...)
 		log_syslog_open = 1;
 	}
 	va_start(ap, fmt);
-	vsyslog(log_prio[lvl], fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	log_clean(line);
+	syslog(log_prio[lvl], "%s", line);
 }

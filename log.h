@@ -18,7 +18,8 @@ void	log_set_syslog(int);
 /* Is the -v trace on? */
 int	log_verbose(void);
 
-/* One line "relaymail: ..." on stderr. */
+/* One line "relaymail: ..." on stderr, control characters shown as '?';
+ * a failed write (stderr closed, a pipe nobody reads) is dropped. */
 void	log_err(const char *, ...) __attribute__((format(printf, 1, 2)));
 /* One line "relaymail: warning: ..." on stderr. */
 void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
@@ -35,7 +36,12 @@ void	log_trace_redacted(int, const char *);
 /* Levels for log_mail(), mapped to syslog priorities in log.c. */
 enum log_level { LOGM_INFO, LOGM_WARNING, LOGM_ERR };
 
-/* One LOG_MAIL line (syslog(3) format); nothing when syslog is off. */
-void	log_mail(enum log_level, const char *, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * One LOG_MAIL line "TAG[PID]: text" (tag from log_init(), "relaymail"
+ * by default), control characters shown as '?'; nothing when syslog is
+ * off.
+ */
+void	log_mail(enum log_level, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
 
 #endif /* LOG_H */

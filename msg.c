@@ -16,20 +16,8 @@
 
 #define RD_CHUNK	65536
 
+/* struct msg_feed's phase: still in the header, or in the body. */
 enum rd_phase { RD_HEADER, RD_BODY };
-
-/* Reader state that survives read(2) boundaries. */
-struct rd {
-	struct msg	*m;
-	enum rd_phase	 phase;
-	int		 cr;		/* last octet was a CR (line ended) */
-	int		 dot_ends;
-	int		 pending_dot;	/* body line so far is a held "." */
-	int		 done;
-	int		 first;		/* no header line seen yet */
-	size_t		 linelen;	/* current body line length */
-	struct buf	 line;		/* current header line */
-};
 
 void
 msg_init(struct msg *m)
@@ -65,8 +53,10 @@ msg_spool_open(struct msg *m, struct fail *f)
 	return 0;
 }
 
+/* Write all of p; what names the file in the error. */
 static int
-msg_write_all(int fd, const char *p, size_t n, struct fail *f)
+msg_write_all(int fd, const char *p, size_t n, const char *what,
+    struct fail *f)
 {
 	ssize_t	w;
 
@@ -74,9 +64,8 @@ msg_write_all(int fd, const char *p, size_t n, struct fail *f)
 		if ((w = write(fd, p, n)) == -1) {
 			if (errno == EINTR)
 				continue;
-			return fail_set(f, EX_IOERR, "cannot write the "
-			    "temporary copy of the message: %s",
-			    strerror(errno));
+			return fail_set(f, EX_IOERR, "cannot write %s: %s",
+			    what, strerror(errno));
 		}
 		p += w;
 		n -= (size_t)w;
@@ -90,7 +79,8 @@ msg_spill(struct msg *m, struct fail *f)
 {
 	if (m->fd == -1 && msg_spool_open(m, f) == -1)
 		return -1;
-	if (msg_write_all(m->fd, m->mem, m->memlen, f) == -1)
+	if (msg_write_all(m->fd, m->mem, m->memlen, "the temporary copy of "
+	    "the message", f) == -1)
 		return -1;
 	m->memlen = 0;
 	return 0;
@@ -173,12 +163,12 @@ msg_fold_into_last(struct msg *m, const char *s, size_t n, struct fail *f)
 	return 0;
 }
 
-static int	rd_body_text(struct rd *, const char *, size_t, struct fail *);
-static int	rd_body_eol(struct rd *, struct fail *);
+static int	rd_body_text(struct msg_feed *, const char *, size_t, struct fail *);
+static int	rd_body_eol(struct msg_feed *, struct fail *);
 
 /* The header ended without a blank line: this line starts the body. */
 static int
-rd_line_to_body(struct rd *r, const char *s, size_t n, struct fail *f)
+rd_line_to_body(struct msg_feed *r, const char *s, size_t n, struct fail *f)
 {
 	r->phase = RD_BODY;
 	if (n > 0 && rd_body_text(r, s, n, f) == -1)
@@ -188,7 +178,7 @@ rd_line_to_body(struct rd *r, const char *s, size_t n, struct fail *f)
 
 /* One complete header-phase line (without its line ending). */
 static int
-rd_header_line(struct rd *r, const char *s, size_t n, struct fail *f)
+rd_header_line(struct msg_feed *r, const char *s, size_t n, struct fail *f)
 {
 	struct msg	*m = r->m;
 	int		 first = r->first;
@@ -219,7 +209,7 @@ rd_header_line(struct rd *r, const char *s, size_t n, struct fail *f)
 }
 
 static int
-rd_body_text(struct rd *r, const char *p, size_t n, struct fail *f)
+rd_body_text(struct msg_feed *r, const char *p, size_t n, struct fail *f)
 {
 	if (r->dot_ends && r->linelen == 0 && !r->pending_dot && *p == '.') {
 		r->pending_dot = 1;
@@ -239,7 +229,7 @@ rd_body_text(struct rd *r, const char *p, size_t n, struct fail *f)
 }
 
 static int
-rd_body_eol(struct rd *r, struct fail *f)
+rd_body_eol(struct msg_feed *r, struct fail *f)
 {
 	if (r->pending_dot && r->linelen == 0) {
 		r->done = 1;	/* a lone "." at a terminal */
@@ -257,7 +247,7 @@ rd_body_eol(struct rd *r, struct fail *f)
 }
 
 static int
-rd_text(struct rd *r, const char *p, size_t n, struct fail *f)
+rd_text(struct msg_feed *r, const char *p, size_t n, struct fail *f)
 {
 	const char	*s;
 	size_t		 k;
@@ -278,7 +268,7 @@ rd_text(struct rd *r, const char *p, size_t n, struct fail *f)
 }
 
 static int
-rd_eol(struct rd *r, struct fail *f)
+rd_eol(struct msg_feed *r, struct fail *f)
 {
 	int	rc;
 
@@ -292,7 +282,7 @@ rd_eol(struct rd *r, struct fail *f)
 
 /* Scan up to the next CR or LF, noting 8-bit and NUL octets. */
 static size_t
-rd_span(struct rd *r, const unsigned char *p, size_t n)
+rd_span(struct msg_feed *r, const unsigned char *p, size_t n)
 {
 	size_t	i;
 	int	hi = 0, nul = 0;
@@ -309,7 +299,7 @@ rd_span(struct rd *r, const unsigned char *p, size_t n)
 }
 
 static int
-rd_feed(struct rd *r, const char *p, size_t n, struct fail *f)
+rd_feed(struct msg_feed *r, const char *p, size_t n, struct fail *f)
 {
 	size_t	i = 0, k;
 
@@ -337,7 +327,7 @@ rd_feed(struct rd *r, const char *p, size_t n, struct fail *f)
 
 /* End of input: supply the missing final line ending. */
 static int
-rd_finish(struct rd *r, struct fail *f)
+rd_finish(struct msg_feed *r, struct fail *f)
 {
 	if (r->done)
 		return 0;
@@ -348,23 +338,85 @@ rd_finish(struct rd *r, struct fail *f)
 	return 0;
 }
 
+void
+msg_feed_init(struct msg_feed *r, struct msg *m, int dot_ends)
+{
+	memset(r, 0, sizeof(*r));
+	r->m = m;
+	r->phase = RD_HEADER;
+	r->dot_ends = dot_ends;
+	r->first = 1;
+}
+
+int
+msg_feed(struct msg_feed *r, const void *p, size_t n, struct fail *f)
+{
+	r->m->inbytes += n;
+	return rd_feed(r, p, n, f);
+}
+
+int
+msg_feed_end(struct msg_feed *r, struct fail *f)
+{
+	struct msg	*m = r->m;
+	int		 ret = -1;
+
+	if (rd_finish(r, f) == -1)
+		goto out;
+	if (m->fd != -1 && msg_spill(m, f) == -1)
+		goto out;
+	ret = 0;
+out:
+	msg_feed_free(r);
+	return ret;
+}
+
+void
+msg_feed_free(struct msg_feed *r)
+{
+	buf_free(&r->line);
+}
+
+/* A signal while reading: the caller keeps what was read (SPEC §4). */
+static int
+msg_stopped(const struct msg *m, struct fail *f)
+{
+	fail_set(f, EX_TEMPFAIL, "interrupted by signal %d while reading the "
+	    "message (after %llu octets): nothing was sent", (int)*m->stop,
+	    m->inbytes);
+	f->noretry = 1;
+	return -1;
+}
+
+/* After a failed read, what was read is still one whole message for
+ * dead.letter: its last line ended, the memory tail in the spool. */
+static void
+msg_keep_partial(struct msg_feed *r)
+{
+	struct fail	ignore;
+
+	if (rd_finish(r, &ignore) == 0 && r->m->fd != -1)
+		msg_spill(r->m, &ignore);
+}
+
 int
 msg_read(struct msg *m, int fd, int dot_ends, struct fail *f)
 {
-	struct rd	 r = { 0 };
+	struct msg_feed	 r;
 	char		*chunk;
 	ssize_t		 n;
 	int		 ret = -1;
 
-	r.m = m;
-	r.dot_ends = dot_ends;
-	r.first = 1;
+	msg_feed_init(&r, m, dot_ends);
 	if ((chunk = malloc(RD_CHUNK)) == NULL)
 		return fail_nomem(f);
 	while (!r.done) {
 		n = read(fd, chunk, RD_CHUNK);
+		if (n > 0 && msg_feed(&r, chunk, (size_t)n, f) == -1)
+			goto out;
 		if (m->stop != NULL && *m->stop) {
-			fail_stopped(f, *m->stop);
+			msg_stopped(m, f);
+			msg_keep_partial(&r);
 			goto out;
 		}
 		if (n == -1 && errno == EINTR)
@@ -372,23 +424,19 @@ msg_read(struct msg *m, int fd, int dot_ends, struct fail *f)
 		if (n == -1) {
 			fail_set(f, EX_IOERR, "cannot read the message from "
 			    "standard input: %s", strerror(errno));
+			msg_keep_partial(&r);
 			goto out;
 		}
 		if (n == 0)
 			break;
-		m->inbytes += (unsigned long long)n;
-		if (rd_feed(&r, chunk, (size_t)n, f) == -1)
-			goto out;
 	}
-	if (rd_finish(&r, f) == -1)
-		goto out;
-	if (m->fd != -1 && msg_spill(m, f) == -1)
-		goto out;
 	ret = 0;
 out:
 	free(chunk);
-	buf_free(&r.line);
-	return ret;
+	if (ret == 0)
+		return msg_feed_end(&r, f);
+	msg_feed_free(&r);
+	return -1;
 }
 
 ssize_t
@@ -434,65 +482,73 @@ msg_field_is(const struct msg_field *fl, const char *name)
 	    util_strncasecmp(fl->text, name, n) == 0;
 }
 
-/* mbox output with mboxrd quoting; "head" holds a line start while it
- * might still turn out to be ">*From ". */
+/*
+ * mbox output with mboxrd quoting (RFC 4155, "mboxrd"): a line matching
+ * />*From / gets one more '>', so a reader gets every line back by
+ * taking one off.  At a line start, the '>' seen (gt) and the octets of
+ * "From " matched (from) are held back until the line is known to match
+ * or not, so a quote split across two writes is found too.
+ */
 struct mbox {
 	int		 fd;
 	struct buf	 out;
-	char		 head[256];
-	size_t		 hlen;
+	unsigned long long gt;
+	size_t		 from;
 	int		 at_start;
 };
 
 static int
 mbox_flush(struct mbox *mb, struct fail *f)
 {
-	if (msg_write_all(mb->fd, mb->out.p, mb->out.len, f) == -1)
+	if (msg_write_all(mb->fd, mb->out.p, mb->out.len, "the mailbox",
+	    f) == -1)
 		return -1;
 	buf_reset(&mb->out);
 	return 0;
 }
 
-/* Is head still a prefix of />*From /?  2: complete match, 1: prefix. */
+/* Emit what a line start held back, with the quote when it matched. */
 static int
-mbox_head_state(const char *h, size_t n)
+mbox_release(struct mbox *mb, int quote, struct fail *f)
 {
-	static const char from[] = "From ";
-	size_t	i = 0, j;
-
-	while (i < n && h[i] == '>')
-		i++;
-	for (j = 0; i < n; i++, j++)
-		if (j >= 5 || h[i] != from[j])
-			return 0;
-	return j == 5 ? 2 : 1;
+	if (quote && buf_addc(&mb->out, '>') == -1)
+		return fail_nomem(f);
+	for (; mb->gt > 0; mb->gt--) {
+		if (buf_addc(&mb->out, '>') == -1)
+			return fail_nomem(f);
+		if (mb->out.len >= RD_CHUNK && mbox_flush(mb, f) == -1)
+			return -1;
+	}
+	if (buf_add(&mb->out, "From ", mb->from) == -1)
+		return fail_nomem(f);
+	mb->from = 0;
+	mb->at_start = 0;
+	return 0;
 }
 
 static int
 mbox_put(struct mbox *mb, const char *p, size_t n, struct fail *f)
 {
+	static const char from[] = "From ";
 	size_t	i;
-	int	st;
 
 	for (i = 0; i < n; i++) {
 		if (p[i] == '\r')
 			continue;	/* stored CRLF becomes LF */
-		if (!mb->at_start) {
-			if (buf_addc(&mb->out, p[i]) == -1)
-				return fail_nomem(f);
-			mb->at_start = p[i] == '\n';
+		if (mb->at_start && p[i] == '>' && mb->from == 0) {
+			mb->gt++;
 			continue;
 		}
-		mb->head[mb->hlen++] = p[i];
-		st = mbox_head_state(mb->head, mb->hlen);
-		if (st == 1 && mb->hlen < sizeof(mb->head))
+		if (mb->at_start && p[i] == from[mb->from]) {
+			if (++mb->from == 5 && mbox_release(mb, 1, f) == -1)
+				return -1;
 			continue;
-		if (st == 2 && buf_addc(&mb->out, '>') == -1)
-			return fail_nomem(f);
-		if (buf_add(&mb->out, mb->head, mb->hlen) == -1)
+		}
+		if (mb->at_start && mbox_release(mb, 0, f) == -1)
+			return -1;
+		if (buf_addc(&mb->out, p[i]) == -1)
 			return fail_nomem(f);
 		mb->at_start = p[i] == '\n';
-		mb->hlen = 0;
 	}
 	return mb->out.len >= RD_CHUNK ? mbox_flush(mb, f) : 0;
 }
@@ -544,6 +600,8 @@ msg_write_mbox(const struct msg *m, int fd, const char *sender,
 	if (n == -1)
 		goto out;
 	/* mbox: every message ends with an empty line (RFC 4155) */
+	if ((mb.gt > 0 || mb.from > 0) && mbox_release(&mb, 0, f) == -1)
+		goto out;
 	if (mbox_put(&mb, mb.at_start ? "\n" : "\n\n", mb.at_start ? 1 : 2,
 	    f) == -1 || mbox_flush(&mb, f) == -1)
 		goto out;

@@ -45,17 +45,58 @@ struct msg {
 	util_stop_t	*stop;		/* set by the caller, may be NULL */
 };
 
+/*
+ * Reader state for building a message from bytes as they arrive, from a
+ * file descriptor (msg_read) or from memory (serve.c's DATA).  It
+ * survives chunk boundaries: a CRLF or a header line may be split
+ * anywhere.  The fields are msg.c's own.
+ */
+struct msg_feed {
+	struct msg	*m;
+	int		 phase;		/* header or body */
+	int		 cr;		/* last octet was a CR (line ended) */
+	int		 dot_ends;
+	int		 pending_dot;	/* body line so far is a held "." */
+	int		 done;		/* a lone "." ended the message */
+	int		 first;		/* no header line seen yet */
+	size_t		 linelen;	/* current body line length */
+	struct buf	 line;		/* current header line */
+};
+
 /* Initialise an empty message (fd -1). */
 void	msg_init(struct msg *);
 
 /*
- * Read a whole message from fd.  When dot_ends is set (stdin is a
+ * Start reading into m (already initialised with msg_init).  dot_ends as
+ * for msg_read(): a lone "." line ends the message.
+ */
+void	msg_feed_init(struct msg_feed *, struct msg *, int);
+
+/*
+ * Add n octets of input, any line endings; octets after a lone "." that
+ * ended the message (dot_ends) are ignored.  0, or -1 with EX_OSERR,
+ * EX_CANTCREAT or EX_IOERR (temporary file); then call msg_feed_free().
+ */
+int	msg_feed(struct msg_feed *, const void *, size_t, struct fail *);
+
+/*
+ * End of input: supply a missing final line ending, flush the spool and
+ * release the reader (in every case).  0 or -1 (EX_IOERR, EX_OSERR).
+ */
+int	msg_feed_end(struct msg_feed *, struct fail *);
+
+/* Release the reader without finishing the message (after a failure). */
+void	msg_feed_free(struct msg_feed *);
+
+/*
+ * Read a whole message from fd (msg_feed over read(2)).  When dot_ends is set (stdin is a
  * terminal and -i was not given) a line holding a lone "." ends it, as in
  * classic sendmail; otherwise input runs to end of file.  There is no
  * read timeout (cronie streams a job's output while the job runs); a
  * signal noted in m->stop ends reading with EX_TEMPFAIL.  A read error is
  * EX_IOERR; temporary-file trouble EX_CANTCREAT or EX_IOERR; memory
- * EX_OSERR.  0 or -1.
+ * EX_OSERR.  After a signal or a read error m still holds every octet
+ * read, as a whole message (last line ended), for dead.letter.  0 or -1.
  */
 int	msg_read(struct msg *, int, int, struct fail *);
 
@@ -72,11 +113,14 @@ size_t	msg_field_namelen(const struct msg_field *);
 int	msg_field_is(const struct msg_field *, const char *);
 
 /*
- * Append the message to an mbox file descriptor (mboxrd: lines matching
- * ">*From " get one more '>'), with LF line endings: a "From " line with
- * sender and date, the given extra header lines (each "Name: value",
- * LF-separated, may be NULL), the original header and the body.  0 or -1
- * (EX_IOERR).
+ * Append the message to an mbox file descriptor, the form dead.letter
+ * has: a "From SENDER DATE" line, the given extra header lines (each
+ * "Name: value", LF-separated, may be NULL), the header as read, an
+ * empty line, the body, and an empty line.  Every line ends in LF (the
+ * Unix mbox convention: mail(1), mutt), whatever ending it had on input;
+ * a line matching ">*From " gets one more '>' (mboxrd), so taking one
+ * '>' off such lines gives back the input, line ending aside.  Written
+ * in chunks; 0 or -1 (EX_IOERR, EX_OSERR).
  */
 int	msg_write_mbox(const struct msg *, int, const char *, long long,
 	    const char *, struct fail *);

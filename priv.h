@@ -23,11 +23,18 @@ int	priv_setid(void);
 
 /*
  * Load the configuration: path (NULL for the default) opened once,
- * checked on the open descriptor and parsed from it; RELAYMAIL_* applied
- * when not privileged; password_file read.  A -C file is opened only
- * after the privilege drop, so it must be the caller's own to read.
- * Drops privileges before returning, in every case.  0, or -1 with
- * EX_CONFIG (EX_NOPERM, EX_OSERR).
+ * checked on the open descriptor (while set-id: owned by root, writable
+ * by nobody else, a secret in it not readable by every local user) and
+ * parsed from it with libconfuse's ${VAR} seeing an empty environment
+ * while set-id; RELAYMAIL_* applied only when not set-id (and used
+ * alone when the default file is absent, or unreadable to an
+ * unprivileged caller that set RELAYMAIL_HOST); then the secret loaded
+ * from password_file or password_command (run while privileged, with a
+ * fixed environment, within the configured timeout).  A -C file is
+ * opened only after the privilege drop, so it must be the caller's own
+ * to read.  Drops privileges before returning, in every case.  0, or -1
+ * with EX_CONFIG, EX_TEMPFAIL (password_command failed or timed out) or
+ * EX_OSERR.
  */
 int	priv_load_config(struct conf *, const char *, struct fail *);
 

@@ -23,14 +23,20 @@ struct relay_opts {
 	const char	*dsn_ret;	/* -R */
 	const char	*dsn_envid;	/* -V */
 	util_stop_t	*stop;		/* main's signal flag */
+	int		 keep;		/* on failure: stderr, dead.letter */
 };
 
 /*
  * Deliver m to the smarthost of c for the recipients in args (each an
  * RFC 5322 address list) and, with -t or without arguments, those of the
  * header.  Temporary failures are retried c->retries times (1 s, 4 s).
- * 0, or -1 with the final failure's class (SPEC §4); the caller keeps
- * the message with relay_save().
+ * Never retried: a failure that is not temporary, a signal, and a final
+ * dot that went out unanswered (the message may have been delivered:
+ * RFC 1047).  One LOG_MAIL line per attempt.  0, or -1 with the final
+ * failure's class (SPEC §4).  With o->keep, a failure is also printed on
+ * stderr and the message kept as relay_save() does, with its envelope
+ * (X-Relaymail-Envelope) and what the header fix-ups would have added,
+ * changed or removed (X-Relaymail-Fixups) noted.
  */
 int	relay_message(const struct conf *, struct msg *, char *const *, size_t,
 	    const struct relay_opts *, struct fail *);

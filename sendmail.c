@@ -10,11 +10,13 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "alias.h"
 #include "conf.h"
 #include "log.h"
 #include "msg.h"
 #include "priv.h"
 #include "relay.h"
+#include "serve.h"
 #include "util.h"
 
 #ifndef RELAYMAIL_VERSION
@@ -87,7 +89,7 @@ struct opts {
 enum argkind {
 	ARG_NONE,	/* a flag: -t */
 	ARG_REQ,	/* glued or the next word: -fADDR, -f ADDR */
-	ARG_GLUED	/* optional, glued only: -q30m, -d0.1 */
+	ARG_GLUED	/* optional, glued only: -q30m, -d0.1 (as sendmail) */
 };
 
 typedef int	(*opt_fn)(struct opts *, const char *, struct fail *);
@@ -234,6 +236,9 @@ opt_N(struct opts *o, const char *a, struct fail *f)
 		o->dsn_notify = a;
 		return 0;
 	}
+	if (*a == '\0' || a[strlen(a) - 1] == ',')
+		return fail_set(f, EX_USAGE, "-N %s: use never, or "
+		    "success,failure,delay", a);
 	while (*p != '\0') {
 		k = strcspn(p, ",");
 		for (i = 0; i < 3; i++)
@@ -277,6 +282,8 @@ opt_o(struct opts *o, const char *a, struct fail *f)
 	return 0;
 }
 
+/* -O IgnoreDots[=value]: sendmail 8's long form of -oi; a value of
+ * true, yes or 1 (or none) turns it on, anything else leaves it. */
 static int
 opt_O(struct opts *o, const char *a, struct fail *f)
 {
@@ -284,16 +291,36 @@ opt_O(struct opts *o, const char *a, struct fail *f)
 
 	(void)f;
 	if (k == 10 && util_strncasecmp(a, "IgnoreDots", 10) == 0 &&
-	    (a[k] == '\0' || strchr("TtYy1", a[k + 1]) != NULL))
+	    (a[k] == '\0' || (a[k + 1] != '\0' &&
+	    strchr("TtYy1", a[k + 1]) != NULL)))
 		o->ignore_dots = 1;
 	return 0;
 }
 
 /*
- * Every option of sendmail 8 and Postfix's sendmail (SPEC §1).  The
- * ignored ones are accepted because real callers pass them; an option
- * outside this table is refused, since guessing whether it takes an
- * argument could send mail to the wrong address.
+ * -d: sendmail's debug flags ("-d0-99.1", "-dANSI"), ignored.  They never
+ * hold an address: "-dash@example.com" is a recipient that needed "--"
+ * in front of it, and dropping it silently would lose that recipient.
+ */
+static int
+opt_d(struct opts *o, const char *a, struct fail *f)
+{
+	(void)o;
+	if (strpbrk(a, "@<>") != NULL)
+		return fail_set(f, EX_USAGE, "-d%.60s: not sendmail debug "
+		    "flags (put \"--\" before a recipient that starts with "
+		    "'-')", a);
+	return 0;
+}
+
+/*
+ * Every option of sendmail 8 and Postfix's sendmail (SPEC §1), with the
+ * arity of their getopt strings ("A:B:b:C:cD:d:e:F:f:Gh:IiL:M:mN:nO:o:
+ * p:Q:q:R:r:sTtV:vX:" and "A:B:C:F:GIL:N:O:R:UV:X:b:ce:f:h:imno:p:r:q:
+ * tvx"); -d and -q take only a glued value, as sendmail's obsolete()
+ * arranges.  The ignored ones are accepted because real callers pass
+ * them; an option outside this table is refused, since guessing whether
+ * it takes an argument could send mail to the wrong address.
  */
 static const struct option options[] = {
 	{ 'A', ARG_REQ, opt_ignore },	/* -Ac/-Am: submit.cf choice */
@@ -307,14 +334,16 @@ static const struct option options[] = {
 	{ 'M', ARG_REQ, opt_ignore },	/* macro definition */
 	{ 'N', ARG_REQ, opt_N },
 	{ 'O', ARG_REQ, opt_O },
-	{ 'Q', ARG_GLUED, opt_ignore },	/* quarantine */
+	{ 'Q', ARG_REQ, opt_ignore },	/* quarantine reason */
+	{ 'T', ARG_NONE, opt_ignore },	/* old: queue timeout */
 	{ 'R', ARG_REQ, opt_R },
 	{ 'U', ARG_NONE, opt_ignore },	/* initial user submission */
 	{ 'V', ARG_REQ, opt_V },
 	{ 'X', ARG_REQ, opt_ignore },	/* traffic log: never written */
 	{ 'b', ARG_REQ, opt_b },
-	{ 'd', ARG_GLUED, opt_ignore },	/* debug flags */
-	{ 'e', ARG_GLUED, opt_ignore },	/* old form of -oe */
+	{ 'c', ARG_NONE, opt_ignore },	/* old: hold expensive connections */
+	{ 'd', ARG_GLUED, opt_d },	/* debug flags */
+	{ 'e', ARG_REQ, opt_ignore },	/* old form of -oe */
 	{ 'f', ARG_REQ, opt_f },
 	{ 'h', ARG_REQ, opt_ignore },	/* hop count */
 	{ 'i', ARG_NONE, opt_i },
@@ -327,6 +356,7 @@ static const struct option options[] = {
 	{ 's', ARG_NONE, opt_ignore },	/* old: save From lines */
 	{ 't', ARG_NONE, opt_t },
 	{ 'v', ARG_NONE, opt_v },
+	{ 'x', ARG_NONE, opt_ignore },	/* Postfix: ignored */
 };
 
 static const struct option *
@@ -428,29 +458,53 @@ mode_by_name(const char *argv0)
 	return MODE_DELIVER;
 }
 
+/* --help: every option, in the order of relaymail(8). */
 static void
 usage_help(void)
 {
 	printf("usage: sendmail [options] [--] [recipient ...] < message\n"
-	    "Relay one message to the smarthost of %s.\n\n"
-	    "  -t            recipients from To, Cc, Bcc (plus any given)\n"
-	    "  -i, -oi       a lone '.' line does not end the message\n"
-	    "  -f, -r ADDR   envelope sender ('<>' for none)\n"
-	    "  -F NAME       full name for a From header relaymail adds\n"
-	    "  -C FILE       another configuration file\n"
-	    "  -B TYPE       7BIT or 8BITMIME\n"
-	    "  -N, -R, -V    delivery status notification options\n"
-	    "  -L TAG        syslog tag\n"
-	    "  -v            show the SMTP dialogue (secrets redacted)\n"
-	    "  -bm           deliver (default); -bp: print the (empty) queue;"
+	    "       mailq | newaliases | relaymail --check\n"
+	    "Relay one message to the smarthost configured in %s.\n"
+	    "Each recipient argument is an address list (\"alice,ops@x\");"
+	    " with none,\nthe recipients come from To, Cc and Bcc.\n\n"
+	    "  -t             also take recipients from To, Cc, Bcc (or "
+	    "Resent-*)\n"
+	    "  -i, -oi, -o i, -O IgnoreDots\n"
+	    "                 a lone '.' line does not end the message (it "
+	    "never does\n"
+	    "                 when stdin is not a terminal)\n"
+	    "  -f ADDR, -r ADDR  envelope sender; '<>' or '' for the null "
+	    "sender\n"
+	    "  -F NAME        full name for a From header relaymail adds\n"
+	    "  -B TYPE        body type 7BIT or 8BITMIME (BODY=)\n"
+	    "  -N DSN         never, or success,failure,delay (DSN NOTIFY=)\n"
+	    "  -R RET         full or hdrs (DSN RET=)\n"
+	    "  -V ENVID       DSN ENVID=\n"
+	    "  -C FILE        another configuration file\n"
+	    "  -L TAG         syslog tag\n"
+	    "  -v             show the SMTP dialogue on stderr (secrets "
+	    "redacted)\n"
+	    "  -bm            deliver the message (the default)\n"
+	    "  -bp            print \"Mail queue is empty\": there is no "
+	    "queue (= mailq)\n"
+	    "  -bi, -I        check the aliases file; nothing to rebuild "
+	    "(= newaliases)\n"
+	    "  -bs            speak SMTP on stdin and stdout\n"
+	    "  -bv            print what each recipient resolves to; send "
+	    "nothing\n"
+	    "  -q[TIME]       no queue to run: exit 0\n"
+	    "  -o X, -O OPT=VALUE, -h HOPS, -A X, -D FILE, -M X, -Q X, -X FILE,"
 	    "\n"
-	    "  -bi           nothing to rebuild\n"
-	    "  --check       test the configuration: connect, TLS, AUTH; "
-	    "send nothing\n"
-	    "  --version     print the version\n\n"
-	    "Other sendmail options (-o..., -O..., -h, -q, -U, -n, -m, -G, "
-	    "-X, ...)\nare accepted and ignored.  Exit status: sysexits(3)."
-	    "\n", CONF_PATH);
+	    "  -e X, -p X, -d[X], -U, -m, -n, -G, -c, -s, -T, -x\n"
+	    "                 accepted for sendmail and Postfix and ignored "
+	    "(-X never\n"
+	    "                 writes a file)\n"
+	    "  --             end of options: a recipient may start with '-'\n"
+	    "  --check        connect, TLS, verify, AUTH, QUIT: send nothing\n"
+	    "  --help, --version  this text, the version\n\n"
+	    "Any other option is an error (exit 64).  Exit status: "
+	    "sysexits(3); on failure\nthe message is kept in ~/dead.letter. "
+	    " See relaymail(8).\n", CONF_PATH);
 }
 
 /* Read the message and keep it: a failure must never lose it. */
@@ -482,9 +536,41 @@ run_quick(const struct opts *o)
 	case MODE_QUEUE:
 		printf("Mail queue is empty\n");
 		return EX_OK;
-	default:	/* -bi, -q: no aliases database, no queue */
+	default:	/* -q: no queue */
 		return EX_OK;
 	}
+}
+
+/*
+ * -bs: SMTP on stdin/stdout, after the privilege drop.  The envelope of
+ * each message is the client's MAIL and RCPT; -F, -B and the DSN options
+ * apply to every message.  Exit 0 after QUIT (each message's outcome
+ * went to the client in its reply), 75 when the client left in the
+ * middle of a message.
+ */
+static int
+run_serve(const struct opts *o, const struct conf *c)
+{
+	struct relay_opts ro = { 0 };
+	struct serve_conf sc = { 0 };
+	struct fail	 f;
+
+	if (o->nrcpt > 0 || o->extract)
+		log_warn("-bs: the client names the recipients with RCPT TO; "
+		    "recipients and -t on the command line are ignored");
+	ro.fullname = o->fullname;
+	ro.body8bit = o->body8bit;
+	ro.stop = &stop_signal;
+	ro.dsn_notify = o->dsn_notify;
+	ro.dsn_ret = o->dsn_ret;
+	ro.dsn_envid = o->envid;
+	sc.conf = c;
+	sc.relay = &ro;
+	sc.stop = &stop_signal;
+	if (serve_run(&sc, STDIN_FILENO, STDOUT_FILENO, &f) == 0)
+		return EX_OK;
+	log_err("%s", f.msg);
+	return f.ex;
 }
 
 static int
@@ -512,12 +598,34 @@ run_deliver(const struct opts *o, const struct conf *c)
 	ro.dsn_notify = o->dsn_notify;
 	ro.dsn_ret = o->dsn_ret;
 	ro.dsn_envid = o->envid;
-	if (relay_message(c, &m, o->rcpt, o->nrcpt, &ro, &f) == -1) {
-		log_err("%s", f.msg);
-		relay_save(c, &m, NULL, f.msg);
+	ro.keep = 1;
+	if (relay_message(c, &m, o->rcpt, o->nrcpt, &ro, &f) == -1)
 		ex = f.ex;
-	}
 	msg_free(&m);
+	return ex;
+}
+
+/*
+ * -bi, newaliases: there is no database to rebuild, but the aliases file
+ * is checked, so that a mistake shows now rather than at the next cron
+ * job's mail.
+ */
+static int
+run_aliases(const struct conf *c)
+{
+	struct alias_db	db;
+	struct fail	f;
+	int		ex = EX_OK;
+
+	if (c->aliases == NULL || *c->aliases == '\0')
+		return EX_OK;
+	if (alias_load(&db, c, c->domain, NULL, &f) == -1 ||
+	    alias_check(&db, &f) == -1) {
+		log_err("%s", f.msg);
+		ex = f.ex;
+	} else
+		printf("%s: %zu aliases\n", c->aliases, db.n - c->nalias);
+	alias_free(&db);
 	return ex;
 }
 
@@ -530,14 +638,26 @@ run(const struct opts *o)
 
 	if (conf_defaults(&c, &f) == -1 ||
 	    priv_load_config(&c, o->config, &f) == -1) {
+		/* newaliases runs from package scripts on hosts not yet
+		 * configured: without a configuration there is nothing to
+		 * check, which must not fail an install. */
+		if (o->mode == MODE_ALIASES && f.ex == EX_CONFIG) {
+			log_warn("newaliases: nothing to check (%s)", f.msg);
+			conf_free(&c);
+			return EX_OK;
+		}
 		log_err("%s", f.msg);
 		if (o->mode == MODE_DELIVER && f.ex != EX_OSERR)
 			keep_message(NULL, dot_ends, f.msg);
+		if (o->mode == MODE_SERVE)
+			serve_refuse(STDOUT_FILENO, f.msg);
 		conf_free(&c);
 		return f.ex;
 	}
 	log_set_syslog(c.syslog);
-	if (o->mode == MODE_CHECK)
+	if (o->mode == MODE_ALIASES)
+		ex = run_aliases(&c);
+	else if (o->mode == MODE_CHECK)
 		ex = relay_check(&c, &f) == 0 ? EX_OK : f.ex;
 	else if (o->mode == MODE_DELIVER)
 		ex = run_deliver(o, &c);
@@ -546,10 +666,8 @@ run(const struct opts *o)
 		    f.ex;
 		if (ex != EX_OK)
 			log_err("%s", f.msg);
-	} else {
-		log_err("-bs is not available yet in this version");
-		ex = EX_UNAVAILABLE;
-	}
+	} else
+		ex = run_serve(o, &c);
 	conf_free(&c);
 	return ex;
 }
@@ -572,8 +690,7 @@ main(int argc, char **argv)
 	}
 	log_init(o.tag, 1, o.verbose);
 	if (o.mode == MODE_HELP || o.mode == MODE_VERSION ||
-	    o.mode == MODE_QUEUE || o.mode == MODE_ALIASES ||
-	    o.mode == MODE_RUNQ) {
+	    o.mode == MODE_QUEUE || o.mode == MODE_RUNQ) {
 		if (priv_drop(&f) == -1) {
 			log_err("%s", f.msg);
 			return f.ex;

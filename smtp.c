@@ -13,21 +13,35 @@
 #include "log.h"
 #include "smtp.h"
 #include "stream.h"
+#include "tls.h"
 #include "util.h"
 
 #define SMTP_CMD_MAX		512	/* RFC 5321 §4.5.3.1.4, with CRLF */
 #define SMTP_REPLY_LINES	1000	/* more is a hostile server */
 #define SMTP_TEXT_MAX		400	/* reply text kept for messages */
+#define SMTP_ESC_MAX		16	/* "5.1.1" (RFC 3463: 1.3.3 digits) */
 
 struct smtp {
 	struct stream		*s;
 	const struct smtp_opts	*o;
 	struct smtp_caps	 caps;
 	int			 code;
+	char			 esc[SMTP_ESC_MAX]; /* enhanced code, or "" */
 	struct buf		 text;		/* last reply, bounded */
 	const char		*auth_used;
 	int			 dead;		/* no QUIT: connection unusable */
 	char			 line[STREAM_LINE_MAX];
+};
+
+/* What became of each recipient of one transaction. */
+enum { RCPT_OK = 1, RCPT_LATER, RCPT_REFUSED };
+
+struct txn {
+	size_t		 idx[SMTP_RCPT_MAX];	/* into smtp_env.rcpt */
+	unsigned char	 st[SMTP_RCPT_MAX];	/* RCPT_* */
+	size_t		 n;
+	size_t		 accepted;
+	int		 refused;	/* sender or a recipient refused */
 };
 
 typedef void	(*smtp_each)(struct smtp *, const char *, int);
@@ -87,6 +101,19 @@ smtp_secret(struct smtp *sm, const char *prefix, const char *secret,
 	return r;
 }
 
+/* Make a server's line safe to quote in a message: control characters
+ * and 8-bit octets become '?' (the line is ours to change: it is dead). */
+static const char *
+smtp_printable(char *l)
+{
+	char	*p;
+
+	for (p = l; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			*p = '?';
+	return l;
+}
+
 /* Parse a reply line: 3 digits, then ' ', '-' or the end. */
 static int
 smtp_line_code(const char *l, size_t n, int *last)
@@ -99,19 +126,65 @@ smtp_line_code(const char *l, size_t n, int *last)
 	return (l[0] - '0') * 100 + (l[1] - '0') * 10 + (l[2] - '0');
 }
 
+/*
+ * The enhanced status code at the start of a reply line's text (RFC 3463
+ * §2: class.subject.detail, the class matching the reply's first digit),
+ * its length including the space after it, or 0.
+ */
+static size_t
+smtp_esc_len(const char *t, int code)
+{
+	size_t	i = 2, part, digits;
+
+	if (t[0] != '0' + code / 100 || t[1] != '.')
+		return 0;
+	for (part = 0; part < 2; part++) {
+		for (digits = 0; digits <= 3 && isdigit((unsigned char)t[i]);
+		    i++)
+			digits++;
+		if (digits < 1 || digits > 3)
+			return 0;
+		if (part == 0 && t[i++] != '.')
+			return 0;
+	}
+	if (t[i] == ' ')
+		return i + 1;
+	return t[i] == '\0' ? i : 0;
+}
+
+/* Keep a bounded copy of the reply for messages; a continuation line's
+ * repeated enhanced code is shown once (RFC 2034 §4 puts it on every
+ * line). */
 static void
 smtp_keep_text(struct smtp *sm, const char *t, int first)
 {
+	size_t	k = smtp_esc_len(t, sm->code);
+
+	if (first) {
+		sm->esc[0] = '\0';
+		if (k > 0 && k <= sizeof(sm->esc))
+			snprintf(sm->esc, sizeof(sm->esc), "%.*s",
+			    (int)(t[k - 1] == ' ' ? k - 1 : k), t);
+	} else if (k > 0 && sm->esc[0] != '\0' &&
+	    strncmp(t, sm->esc, strlen(sm->esc)) == 0)
+		t += k;
 	if (sm->text.len >= SMTP_TEXT_MAX)
 		return;
 	if (!first)
 		buf_adds(&sm->text, " / ");
-	buf_add(&sm->text, t, strnlen(t, SMTP_TEXT_MAX - sm->text.len));
+	/* it ends up on stderr: a hostile server must not drive the
+	 * terminal (escape sequences, C1 controls) */
+	for (; *t != '\0' && sm->text.len < SMTP_TEXT_MAX; t++)
+		buf_addc(&sm->text, (unsigned char)*t >= 0x20 &&
+		    (unsigned char)*t < 0x7f ? *t : '?');
 }
 
 /*
  * Read one reply (RFC 5321 §4.2): lines with the same code, the last one
- * with a space.  each, when set, sees every line's text.
+ * with a space.  each, when set, sees every line's text.  The whole reply
+ * must arrive within the timeout, and it is bounded in line length
+ * (stream.c) and in lines: a hostile server gets EX_PROTOCOL, never our
+ * memory or our time.
  */
 static int
 smtp_reply(struct smtp *sm, smtp_each each, struct fail *f)
@@ -120,6 +193,7 @@ smtp_reply(struct smtp *sm, smtp_each each, struct fail *f)
 	int	code, last = 0;
 
 	buf_reset(&sm->text);
+	stream_begin(sm->s);
 	for (lines = 0; !last; lines++) {
 		if (lines == SMTP_REPLY_LINES) {
 			sm->dead = 1;
@@ -137,7 +211,8 @@ smtp_reply(struct smtp *sm, smtp_each each, struct fail *f)
 		    sm->code)) {
 			sm->dead = 1;
 			return fail_set(f, EX_PROTOCOL, "%s: malformed reply "
-			    "from the server", sm->o->host);
+			    "from the server: \"%.60s\"", sm->o->host,
+			    smtp_printable(sm->line));
 		}
 		sm->code = code;
 		smtp_keep_text(sm, n > 4 ? sm->line + 4 : "", lines == 0);
@@ -147,18 +222,23 @@ smtp_reply(struct smtp *sm, smtp_each each, struct fail *f)
 	return 0;
 }
 
-/* Fail from the last reply: 4xx temporary, 5xx the given class. */
+/*
+ * Fail from the last reply: 4xx temporary, 530 "authentication
+ * required" (RFC 4954 §6) EX_NOPERM, other 5xx the given class.  The
+ * message quotes the reply with its enhanced status code (RFC 3463).
+ */
 static int
 smtp_refused(struct smtp *sm, int perm, const char *what, struct fail *f)
 {
-	int	ex = sm->code >= 400 && sm->code < 500 ? EX_TEMPFAIL : perm;
+	const char	*t = sm->text.p != NULL ? sm->text.p : "";
+	int		 ex = sm->code / 100 == 4 ? EX_TEMPFAIL : perm;
 
+	if (sm->code == 530)
+		ex = EX_NOPERM;
 	if (sm->code < 400)
 		ex = EX_PROTOCOL;
-	fail_set(f, ex, "%s: %s: %d %s", sm->o->host, what, sm->code,
-	    sm->text.p != NULL ? sm->text.p : "");
-	snprintf(f->reply, sizeof(f->reply), "%d %s", sm->code,
-	    sm->text.p != NULL ? sm->text.p : "");
+	fail_set(f, ex, "%s: %s: %d %s", sm->o->host, what, sm->code, t);
+	snprintf(f->reply, sizeof(f->reply), "%d %s", sm->code, t);
 	return -1;
 }
 
@@ -208,6 +288,40 @@ smtp_cap(struct smtp *sm, const char *t, int first)
 #undef IS
 }
 
+/* Will AUTH be needed (SPEC §3: a user is configured)? */
+static int
+smtp_wants_auth(const struct smtp_opts *o)
+{
+	return o->user != NULL && util_strcasecmp(o->auth, "none") != 0;
+}
+
+/*
+ * RFC 5321 §3.2: a server that refuses EHLO may still take HELO, but
+ * HELO offers no extension: no STARTTLS, no AUTH.  So fall back only
+ * when neither is wanted; otherwise fail as if the extension were not
+ * offered (TLS: 75, SPEC §4; AUTH: 77).
+ */
+static int
+smtp_helo(struct smtp *sm, struct fail *f)
+{
+	if (sm->o->tls != CONF_TLS_NONE || stream_is_tls(sm->s)) {
+		smtp_refused(sm, EX_TEMPFAIL, "EHLO refused, so STARTTLS "
+		    "cannot be used: nothing was sent", f);
+		f->ex = EX_TEMPFAIL;
+		f->noretry = 1;
+		return -1;
+	}
+	if (smtp_wants_auth(sm->o))
+		return smtp_refused(sm, EX_NOPERM, "EHLO refused, so AUTH "
+		    "cannot be used: nothing was sent", f);
+	log_info("%s refused EHLO: trying HELO (no extensions)",
+	    sm->o->host);
+	if (smtp_cmd(sm, f, "HELO %s", sm->o->helo) == -1 ||
+	    smtp_expect(sm, 2, EX_UNAVAILABLE, "HELO refused", f) == -1)
+		return -1;
+	return 0;
+}
+
 static int
 smtp_ehlo(struct smtp *sm, struct fail *f)
 {
@@ -216,11 +330,49 @@ smtp_ehlo(struct smtp *sm, struct fail *f)
 	if (smtp_cmd(sm, f, "EHLO %s", sm->o->helo) == -1 ||
 	    stream_flush(sm->s, f) == -1 || smtp_reply(sm, smtp_cap, f) == -1)
 		return -1;
-	if (sm->code != 250)
-		return smtp_refused(sm, EX_UNAVAILABLE, "EHLO refused", f);
-	return 0;
+	if (sm->code == 250)
+		return 0;
+	if (sm->code / 100 == 5) {
+		memset(&sm->caps, 0, sizeof(sm->caps));
+		return smtp_helo(sm, f);
+	}
+	return smtp_refused(sm, EX_UNAVAILABLE, "EHLO refused", f);
 }
 
+/* Hand the certificate to --check, and a line about it to -v. */
+static void
+smtp_tls_note(struct smtp *sm)
+{
+	struct tls_peer	 local, *p = sm->o->peer != NULL ? sm->o->peer : &local;
+
+	if (sm->o->peer == NULL && !log_verbose())
+		return;
+	if (stream_peer(sm->s, p) == -1)
+		return;
+	log_info("%s %s; certificate %s, issuer %s, valid until %s; %s",
+	    p->version, p->cipher, p->subject, p->issuer, p->not_after,
+	    p->verdict);
+}
+
+/* Implicit TLS (RFC 8314 §3.3) or the handshake after STARTTLS. */
+static int
+smtp_handshake(struct smtp *sm, struct fail *f)
+{
+	int	r;
+
+	r = stream_starttls(sm->s, sm->o->tls_ctx, sm->o->host, f);
+	smtp_tls_note(sm);
+	if (r == -1)
+		sm->dead = 1;
+	return r;
+}
+
+/*
+ * RFC 3207.  STARTTLS goes out alone (nothing pipelined after it); a
+ * missing capability, any reply but 220, an EOF, a failed handshake or
+ * verification end the session before anything that TLS protects is
+ * sent.  Never a fallback to plaintext.
+ */
 static int
 smtp_starttls(struct smtp *sm, struct fail *f)
 {
@@ -236,10 +388,16 @@ smtp_starttls(struct smtp *sm, struct fail *f)
 	if (smtp_cmd(sm, f, "STARTTLS") == -1 ||
 	    stream_flush(sm->s, f) == -1 || smtp_reply(sm, NULL, f) == -1)
 		return -1;
-	/* Any refusal of TLS is temporary (SPEC §4), never a fallback. */
-	if (sm->code != 220)
-		return smtp_refused(sm, EX_TEMPFAIL, "STARTTLS refused", f);
-	if (stream_starttls(sm->s, sm->o->tls_ctx, h, f) == -1)
+	/* Any refusal of TLS is temporary (SPEC §4), never a fallback;
+	 * 454 may clear up in seconds, a 5xx will not within this run. */
+	if (sm->code != 220) {
+		smtp_refused(sm, EX_TEMPFAIL, "STARTTLS refused, nothing was "
+		    "sent", f);
+		f->ex = EX_TEMPFAIL;
+		f->noretry = sm->code / 100 != 4;
+		return -1;
+	}
+	if (smtp_handshake(sm, f) == -1)
 		return -1;
 	return smtp_ehlo(sm, f);
 }
@@ -294,7 +452,7 @@ smtp_auth(struct smtp *sm, struct fail *f)
 	char		  prefix[64];
 	int		  m, r = -1;
 
-	if (sm->o->user == NULL || util_strcasecmp(sm->o->auth, "none") == 0)
+	if (!smtp_wants_auth(sm->o))
 		return 0;
 	if (!stream_is_tls(sm->s) && !sm->o->auth_plaintext)
 		return fail_set(f, EX_CONFIG, "refusing to send the password "
@@ -332,8 +490,7 @@ out:
 static int
 smtp_session(struct smtp *sm, struct fail *f)
 {
-	if (sm->o->tls == CONF_TLS_IMPLICIT &&
-	    stream_starttls(sm->s, sm->o->tls_ctx, sm->o->host, f) == -1)
+	if (sm->o->tls == CONF_TLS_IMPLICIT && smtp_handshake(sm, f) == -1)
 		return -1;
 	if (smtp_reply(sm, NULL, f) == -1)
 		return -1;
@@ -361,8 +518,10 @@ smtp_open(int fd, const struct smtp_opts *o, struct fail *f)
 	sm->o = o;
 	stream_set_timeout(sm->s, o->timeout_ms);
 	stream_set_stop(sm->s, o->stop);
+	/* After a refusal on a sound connection (no STARTTLS, no AUTH, 535)
+	 * QUIT is still said (RFC 5321 §4.1.1.10); a broken one is just
+	 * closed. */
 	if (smtp_session(sm, f) == -1) {
-		sm->dead = 1;
 		smtp_close(sm);
 		return NULL;
 	}
@@ -384,6 +543,30 @@ smtp_xtext(struct buf *b, const char *s)
 	return 0;
 }
 
+/* Does the address need SMTPUTF8 (RFC 6531 §3.3: non-ASCII)? */
+static int
+smtp_is_utf8(const char *a)
+{
+	for (; *a != '\0'; a++)
+		if ((unsigned char)*a >= 0x80)
+			return 1;
+	return 0;
+}
+
+/* The first envelope address, not yet delivered to, that is not ASCII. */
+static const char *
+smtp_utf8_addr(const struct smtp_env *e)
+{
+	size_t	i;
+
+	if (smtp_is_utf8(e->from))
+		return e->from;
+	for (i = 0; i < e->nrcpt; i++)
+		if ((e->done == NULL || !e->done[i]) && smtp_is_utf8(e->rcpt[i]))
+			return e->rcpt[i];
+	return NULL;
+}
+
 /* MAIL FROM parameters for what the server offers (RFC 1870, 6152,
  * 6531, 3461); a DSN request to a server without DSN is dropped with a
  * note, never a failure. */
@@ -396,7 +579,7 @@ smtp_mail_params(struct smtp *sm, const struct smtp_env *e, struct buf *p)
 		r |= buf_addf(p, " SIZE=%llu", e->size);
 	if (e->body8bit && sm->caps.eightbitmime)
 		r |= buf_adds(p, " BODY=8BITMIME");
-	if (e->smtputf8 && sm->caps.smtputf8)
+	if ((e->smtputf8 || smtp_utf8_addr(e) != NULL) && sm->caps.smtputf8)
 		r |= buf_adds(p, " SMTPUTF8");
 	if ((e->dsn_ret != NULL || e->dsn_envid != NULL ||
 	    e->dsn_notify != NULL) && !sm->caps.dsn) {
@@ -411,16 +594,30 @@ smtp_mail_params(struct smtp *sm, const struct smtp_env *e, struct buf *p)
 	return r;
 }
 
+/* Checks that need no round trip: SIZE (RFC 1870 §6), SMTPUTF8 (RFC
+ * 6531 §3.4: without it a non-ASCII address must not be sent). */
+static int
+smtp_env_check(struct smtp *sm, const struct smtp_env *e, struct fail *f)
+{
+	const char	*u;
+
+	if (sm->caps.size_set && sm->caps.size > 0 && e->size > sm->caps.size)
+		return fail_set(f, EX_UNAVAILABLE, "%s: the message (%llu "
+		    "octets) is larger than the server accepts (%llu): "
+		    "nothing was sent", sm->o->host, e->size, sm->caps.size);
+	if ((u = smtp_utf8_addr(e)) != NULL && !sm->caps.smtputf8)
+		return fail_set(f, EX_UNAVAILABLE, "%s does not offer SMTPUTF8 "
+		    "(RFC 6531), which the address <%.256s> needs: nothing "
+		    "was sent", sm->o->host, u);
+	return 0;
+}
+
 static int
 smtp_mail(struct smtp *sm, const struct smtp_env *e, struct fail *f)
 {
 	struct buf	p = { 0 };
 	int		r;
 
-	if (sm->caps.size_set && sm->caps.size > 0 && e->size > sm->caps.size)
-		return fail_set(f, EX_UNAVAILABLE, "%s: the message (%llu "
-		    "octets) is larger than the server accepts (%llu)",
-		    sm->o->host, e->size, sm->caps.size);
 	if (smtp_mail_params(sm, e, &p) == -1 || buf_add(&p, "", 0) == -1) {
 		buf_free(&p);
 		return fail_nomem(f);
@@ -451,43 +648,77 @@ smtp_rset(struct smtp *sm)
 		smtp_reply(sm, NULL, &ignore);
 }
 
-/* Note the first refused recipient; 0 when accepted. */
+/*
+ * "Too many recipients" (RFC 5321 §4.5.3.1.10): 452, or 552 which the
+ * RFC asks clients to treat the same, unless an enhanced code (RFC 3463)
+ * says it is about something else (4.2.2 mailbox full, 4.3.1 system
+ * storage): X.5.3 is "too many recipients".
+ */
 static int
-smtp_rcpt_result(struct smtp *sm, const char *rcpt, int *refused,
-    struct fail *f)
+smtp_too_many(const struct smtp *sm)
 {
-	char	what[320];
-
-	if (sm->code / 100 == 2)
+	if (sm->code != 452 && sm->code != 552)
 		return 0;
-	if (!*refused) {
-		snprintf(what, sizeof(what), "recipient <%.256s> refused, so "
-		    "nobody was sent the message", rcpt);
+	if (sm->esc[0] == '\0')
+		return sm->code == 452;
+	return strcmp(sm->esc + 1, ".5.3") == 0;
+}
+
+/*
+ * File the reply to RCPT for recipient i of t.  Accepted; put off to the
+ * next transaction when the server has taken some and has no room for
+ * more; otherwise refused, and the first refusal is the failure
+ * (all or nothing: nobody in this transaction gets the message).
+ */
+static void
+smtp_rcpt_result(struct smtp *sm, const struct smtp_env *e, struct txn *t,
+    size_t i, struct fail *f)
+{
+	char	what[360];
+
+	if (sm->code / 100 == 2) {
+		t->st[i] = RCPT_OK;
+		t->accepted++;
+		return;
+	}
+	if (t->accepted > 0 && smtp_too_many(sm)) {
+		t->st[i] = RCPT_LATER;
+		return;
+	}
+	t->st[i] = RCPT_REFUSED;
+	if (!t->refused) {
+		snprintf(what, sizeof(what), "recipient <%.256s> %s, so "
+		    "nobody was sent the message", e->rcpt[t->idx[i]],
+		    sm->code / 100 == 4 ? "not accepted for now" : "refused");
 		smtp_refused(sm, EX_NOUSER, what, f);
 	}
-	*refused = 1;
-	return -1;
+	t->refused = 1;
 }
 
 /* Without PIPELINING: one command, one reply. */
 static int
 smtp_envelope_lockstep(struct smtp *sm, const struct smtp_env *e,
-    struct fail *f)
+    struct txn *t, struct fail *f)
 {
 	size_t	i;
-	int	refused = 0;
 
 	if (smtp_mail(sm, e, f) == -1 ||
 	    smtp_expect(sm, 2, EX_UNAVAILABLE, "sender refused", f) == -1)
 		goto rset;
-	for (i = 0; i < e->nrcpt; i++) {
-		if (smtp_rcpt(sm, e, i, f) == -1 ||
+	for (i = 0; i < t->n; i++) {
+		if (smtp_rcpt(sm, e, t->idx[i], f) == -1 ||
 		    stream_flush(sm->s, f) == -1 ||
 		    smtp_reply(sm, NULL, f) == -1)
 			return -1;
-		if (smtp_rcpt_result(sm, e->rcpt[i], &refused, f) == -1)
+		smtp_rcpt_result(sm, e, t, i, f);
+		if (t->refused)
 			goto rset;
+		/* the server is full: ask for no more in this transaction */
+		if (t->st[i] == RCPT_LATER)
+			break;
 	}
+	for (; i < t->n; i++)
+		t->st[i] = RCPT_LATER;
 	if (smtp_cmd(sm, f, "DATA") == -1 ||
 	    smtp_expect(sm, 3, EX_UNAVAILABLE, "DATA refused", f) == -1)
 		goto rset;
@@ -505,36 +736,35 @@ rset:
  */
 static int
 smtp_envelope_pipelined(struct smtp *sm, const struct smtp_env *e,
-    struct fail *f)
+    struct txn *t, struct fail *f)
 {
 	size_t	i;
-	int	refused = 0;
 
 	if (smtp_mail(sm, e, f) == -1)
 		return -1;
-	for (i = 0; i < e->nrcpt; i++)
-		if (smtp_rcpt(sm, e, i, f) == -1)
+	for (i = 0; i < t->n; i++)
+		if (smtp_rcpt(sm, e, t->idx[i], f) == -1)
 			return -1;
 	if (smtp_cmd(sm, f, "DATA") == -1 || stream_flush(sm->s, f) == -1 ||
 	    smtp_reply(sm, NULL, f) == -1)
 		return -1;
 	if (sm->code / 100 != 2) {
 		smtp_refused(sm, EX_UNAVAILABLE, "sender refused", f);
-		refused = 1;
+		t->refused = 1;
 	}
-	for (i = 0; i < e->nrcpt; i++) {
+	for (i = 0; i < t->n; i++) {
 		if (smtp_reply(sm, NULL, f) == -1)
 			return -1;
-		if (!refused)
-			smtp_rcpt_result(sm, e->rcpt[i], &refused, f);
+		if (!t->refused)
+			smtp_rcpt_result(sm, e, t, i, f);
 	}
 	if (smtp_reply(sm, NULL, f) == -1)
 		return -1;
-	if (sm->code == 354 && !refused)
+	if (sm->code == 354 && !t->refused)
 		return 0;
 	if (sm->code == 354)
 		sm->dead = 1;
-	else if (!refused)
+	else if (!t->refused)
 		smtp_refused(sm, EX_UNAVAILABLE, "DATA refused", f);
 	if (!sm->dead)
 		smtp_rset(sm);
@@ -567,6 +797,25 @@ smtp_stream_writer(void *arg, const char *p, size_t n, struct fail *f)
 	return stream_write(arg, p, n, f);
 }
 
+/*
+ * The final dot, unless a signal came or the server has already closed
+ * the connection: then the message certainly was not accepted and
+ * another attempt is safe (RFC 1047: only an unanswered dot leaves the
+ * outcome unknown).
+ */
+static int
+smtp_dot(struct smtp *sm, struct fail *f)
+{
+	if (stream_flush(sm->s, f) == -1)
+		return -1;
+	if (sm->o->stop != NULL && *sm->o->stop)
+		return fail_stopped(f, *sm->o->stop);
+	if (stream_peer_closed(sm->s))
+		return fail_set(f, EX_TEMPFAIL, "%s: connection closed by the "
+		    "server during the message", sm->o->host);
+	return smtp_cmd(sm, f, ".");
+}
+
 static int
 smtp_body(struct smtp *sm, struct smtp_source *src, struct fail *f)
 {
@@ -586,27 +835,43 @@ smtp_body(struct smtp *sm, struct smtp_source *src, struct fail *f)
 		    sm->s, f) == -1)
 			return -1;
 	}
-	if (n == -1)
+	if (n == -1) {
+		sm->dead = 1;
 		return -1;
+	}
 	if (!bol && stream_write(sm->s, "\r\n", 2, f) == -1)
 		return -1;
 	log_info("(%llu octets of message sent)", total);
-	return smtp_cmd(sm, f, ".");
+	return smtp_dot(sm, f);
 }
 
-int
-smtp_send(struct smtp *sm, const struct smtp_env *e, struct smtp_source *src,
-    int *after_dot, struct fail *f)
+/* The recipients of the next transaction: up to SMTP_RCPT_MAX of those
+ * not done yet, in order. */
+static void
+smtp_txn_pick(const struct smtp_env *e, const unsigned char *done,
+    struct txn *t)
+{
+	size_t	i;
+
+	memset(t, 0, sizeof(*t));
+	for (i = 0; i < e->nrcpt && t->n < SMTP_RCPT_MAX; i++)
+		if (!done[i])
+			t->idx[t->n++] = i;
+}
+
+/* The body, the final dot and its reply, for the recipients of t. */
+static int
+smtp_txn_data(struct smtp *sm, struct smtp_source *src, int *after_dot,
+    struct fail *f)
 {
 	int	r;
 
-	*after_dot = 0;
-	r = sm->caps.pipelining ? smtp_envelope_pipelined(sm, e, f) :
-	    smtp_envelope_lockstep(sm, e, f);
-	if (r == -1 || smtp_body(sm, src, f) == -1)
+	if (smtp_body(sm, src, f) == -1 || stream_flush(sm->s, f) == -1) {
+		/* never leave a half message open: the server must drop
+		 * it (RFC 5321 §4.1.1.4) */
+		sm->dead = 1;
 		return -1;
-	if (stream_flush(sm->s, f) == -1)
-		return -1;
+	}
 	*after_dot = 1;
 	/* RFC 5321 §4.5.3.2.6: up to 10 minutes for the final reply */
 	stream_set_timeout(sm->s, sm->o->final_timeout_ms);
@@ -614,8 +879,86 @@ smtp_send(struct smtp *sm, const struct smtp_env *e, struct smtp_source *src,
 	stream_set_timeout(sm->s, sm->o->timeout_ms);
 	if (r == -1)
 		return -1;
+	*after_dot = 0;
 	if (sm->code / 100 != 2)
 		return smtp_refused(sm, EX_UNAVAILABLE, "message refused", f);
+	/* the accepting reply, for the syslog line (SPEC §4) */
+	snprintf(f->reply, sizeof(f->reply), "%d %s", sm->code,
+	    sm->text.p != NULL ? sm->text.p : "");
+	return 0;
+}
+
+/* One transaction for the next batch of recipients; marks them done. */
+static int
+smtp_txn(struct smtp *sm, const struct smtp_env *e, unsigned char *done,
+    struct smtp_source *src, int *after_dot, struct fail *f)
+{
+	struct txn	t;
+	size_t		i;
+	int		r;
+
+	smtp_txn_pick(e, done, &t);
+	r = sm->caps.pipelining ? smtp_envelope_pipelined(sm, e, &t, f) :
+	    smtp_envelope_lockstep(sm, e, &t, f);
+	if (r == -1 || smtp_txn_data(sm, src, after_dot, f) == -1)
+		return -1;
+	for (i = 0; i < t.n; i++)
+		if (t.st[i] == RCPT_OK)
+			done[t.idx[i]] = 1;
+	if (t.accepted < t.n)
+		log_info("%s took %zu recipients in this transaction; the "
+		    "other %zu go in the next (RFC 5321 §4.5.3.1.10)",
+		    sm->o->host, t.accepted, t.n - t.accepted);
+	return 0;
+}
+
+static size_t
+smtp_left(const struct smtp_env *e, const unsigned char *done)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < e->nrcpt; i++)
+		n += !done[i];
+	return n;
+}
+
+int
+smtp_send(struct smtp *sm, const struct smtp_env *e, struct smtp_source *src,
+    int *after_dot, struct fail *f)
+{
+	unsigned char	*done = e->done;
+	int		 r = 0, first = 1;
+
+	*after_dot = 0;
+	if (done == NULL && (done = calloc(e->nrcpt + 1, 1)) == NULL)
+		return fail_nomem(f);
+	if (smtp_env_check(sm, e, f) == -1)
+		r = -1;
+	while (r == 0 && smtp_left(e, done) > 0) {
+		/* each transaction carries the whole message again */
+		if (!first && (src->rewind == NULL ||
+		    src->rewind(src->arg, f) == -1)) {
+			r = src->rewind == NULL ? fail_set(f, EX_SOFTWARE,
+			    "cannot send the message a second time") : -1;
+			break;
+		}
+		first = 0;
+		r = smtp_txn(sm, e, done, src, after_dot, f);
+	}
+	if (done != e->done)
+		free(done);
+	return r;
+}
+
+int
+smtp_probe(struct smtp *sm, const char *from, struct fail *f)
+{
+	if (smtp_cmd(sm, f, "MAIL FROM:<%s>", from) == -1 ||
+	    smtp_expect(sm, 2, EX_UNAVAILABLE, "sender refused", f) == -1)
+		return -1;
+	if (smtp_cmd(sm, f, "RSET") == -1 ||
+	    smtp_expect(sm, 2, EX_UNAVAILABLE, "RSET refused", f) == -1)
+		return -1;
 	return 0;
 }
 
@@ -637,12 +980,9 @@ smtp_close(struct smtp *sm)
 }
 
 int
-smtp_tls_info(const struct smtp *sm, char *info, size_t infosz, char *pin,
-    size_t pinsz)
+smtp_is_tls(const struct smtp *sm)
 {
-	if (stream_peer_info(sm->s, info, infosz) == -1)
-		return -1;
-	return stream_peer_pin(sm->s, pin, pinsz);
+	return stream_is_tls(sm->s);
 }
 
 const struct smtp_caps *

@@ -16,6 +16,11 @@
 struct fail;
 struct smtp;
 struct tls_ctx;
+struct tls_peer;
+
+/* RFC 5321 §4.5.3.1.8: a server must take 100 recipients per transaction;
+ * more go in further transactions. */
+#define SMTP_RCPT_MAX	100
 
 struct smtp_opts {
 	const char	*host;		/* smarthost name: TLS and messages */
@@ -29,6 +34,9 @@ struct smtp_opts {
 	int		 timeout_ms;
 	int		 final_timeout_ms;
 	util_stop_t	*stop;		/* signal flag, or NULL */
+	struct tls_peer	*peer;		/* out, or NULL: the TLS session and
+					 * certificate, filled even when the
+					 * handshake or the check failed */
 };
 
 /* One envelope: addresses already qualified and checked. */
@@ -36,6 +44,9 @@ struct smtp_env {
 	const char	*from;		/* "" for the null sender */
 	const char	**rcpt;
 	size_t		 nrcpt;
+	unsigned char	*done;		/* nrcpt flags, or NULL: set to 1 once
+					 * the message is delivered to that
+					 * recipient; set ones are skipped */
 	unsigned long long size;	/* message octets, for SIZE= */
 	int		 body8bit;	/* ask for BODY=8BITMIME */
 	int		 smtputf8;	/* ask for SMTPUTF8 (RFC 6531) */
@@ -59,9 +70,11 @@ struct smtp_caps {
 	char		 auth[256];
 };
 
-/* Where the message octets come from (CRLF lines, unstuffed). */
+/* Where the message octets come from (CRLF lines, unstuffed); rewind
+ * starts them again for a further transaction (NULL: only one). */
 struct smtp_source {
 	ssize_t	(*read)(void *, char *, size_t, struct fail *);
+	int	(*rewind)(void *, struct fail *);
 	void	*arg;
 };
 
@@ -77,15 +90,34 @@ struct smtp_source {
 struct smtp	*smtp_open(int, const struct smtp_opts *, struct fail *);
 
 /*
- * One transaction.  All or nothing: when any recipient is refused no
- * body is sent (RSET, or the connection dropped before the final dot).
- * *after_dot is set once the final dot was sent, so the caller knows
- * the message may have been delivered.  0, or -1 with EX_TEMPFAIL (4xx,
- * network), EX_NOUSER (a recipient refused with 5xx), EX_UNAVAILABLE
- * (other 5xx), EX_PROTOCOL.
+ * Deliver the message to every recipient not yet marked done, in as
+ * many transactions as it takes: at most SMTP_RCPT_MAX recipients in
+ * each, and those the server puts off with "452 4.5.3 too many
+ * recipients" (RFC 5321 §4.5.3.1.10) in the next one.  All or nothing
+ * per transaction: when any recipient is refused no body is sent (RSET,
+ * or the connection dropped before the final dot).  A recipient is
+ * marked done only after the 2xx to its transaction's final dot, so
+ * each one gets the message exactly once across transactions, attempts
+ * and retries.  *after_dot is set once a final dot went out without a
+ * reply, so the caller knows that transaction may have been delivered
+ * (f->reply empty); no final dot goes out after a signal, or once the
+ * server has closed the connection.  On success the last accepting
+ * reply is in f->reply.
+ * Envelope addresses that are not ASCII need SMTPUTF8 (RFC 6531 §3.4);
+ * without it nothing is sent (EX_UNAVAILABLE).  0 when every recipient
+ * is done, or -1 with EX_TEMPFAIL (4xx, network), EX_NOUSER (a recipient
+ * refused with 5xx), EX_NOPERM (530), EX_UNAVAILABLE (other 5xx, SIZE),
+ * EX_PROTOCOL.
  */
 int	smtp_send(struct smtp *, const struct smtp_env *, struct smtp_source *,
 	    int *, struct fail *);
+
+/*
+ * For --check: would the server take a message from this sender?
+ * MAIL FROM then RSET; nothing is delivered.  0, or -1 with the class
+ * smtp_send() would fail with.
+ */
+int	smtp_probe(struct smtp *, const char *, struct fail *);
 
 /* The capabilities of an open session (for mime.c's choices). */
 const struct smtp_caps *smtp_caps(const struct smtp *);
@@ -93,8 +125,8 @@ const struct smtp_caps *smtp_caps(const struct smtp *);
 /* QUIT (best effort) and close; NULL is fine. */
 void	smtp_close(struct smtp *);
 
-/* The peer's TLS description and pin, for --check. */
-int	smtp_tls_info(const struct smtp *, char *, size_t, char *, size_t);
+/* Is the session under TLS? */
+int	smtp_is_tls(const struct smtp *);
 /* The AUTH mechanism used, or NULL. */
 const char *smtp_auth_used(const struct smtp *);
 

@@ -5,6 +5,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -24,6 +26,9 @@
 struct stream {
 	int		 fd;
 	SSL		*ssl;
+	struct tls_ctx	*tls;
+	int		 tls_ok;	/* handshake done, peer accepted */
+	int		 broken;	/* an I/O failure: no more I/O */
 	int		 timeout_ms;
 	util_stop_t	*stop;
 	long long	 deadline;	/* ms, CLOCK_MONOTONIC */
@@ -71,6 +76,12 @@ static void
 stream_arm(struct stream *s)
 {
 	s->deadline = stream_now() + s->timeout_ms;
+}
+
+void
+stream_begin(struct stream *s)
+{
+	stream_arm(s);
 }
 
 /* Wait until fd is ready for ev or the deadline passes. */
@@ -153,17 +164,29 @@ stream_write_tls(struct stream *s, const char *p, size_t n, struct fail *f)
 	return 0;
 }
 
+/* After a failure the connection's state is unknown: no more I/O on
+ * it (a QUIT must not wait out another timeout). */
+static int
+stream_broken(struct fail *f)
+{
+	return fail_set(f, EX_TEMPFAIL, "connection lost");
+}
+
 int
 stream_flush(struct stream *s, struct fail *f)
 {
 	int	r;
 
+	if (s->broken)
+		return stream_broken(f);
 	if (s->wlen == 0)
 		return 0;
 	stream_arm(s);
 	r = s->ssl != NULL ? stream_write_tls(s, s->wbuf, s->wlen, f) :
 	    stream_write_plain(s, s->wbuf, s->wlen, f);
 	s->wlen = 0;
+	if (r == -1)
+		s->broken = 1;
 	return r;
 }
 
@@ -187,6 +210,20 @@ stream_write(struct stream *s, const void *p, size_t n, struct fail *f)
 	return 0;
 }
 
+/* Why SSL_read() failed, for the message. */
+static int
+stream_tls_read_fail(struct stream *s, int r, struct fail *f)
+{
+	unsigned long	e;
+
+	if (SSL_get_error(s->ssl, r) == SSL_ERROR_SSL &&
+	    (e = ERR_peek_last_error()) != 0 &&
+	    ERR_reason_error_string(e) != NULL)
+		return fail_set(f, EX_TEMPFAIL, "connection lost: TLS: %s",
+		    ERR_reason_error_string(e));
+	return fail_set(f, EX_TEMPFAIL, "connection closed by the server");
+}
+
 /* Refill rbuf (which is empty) with at least one octet. */
 static int
 stream_fill(struct stream *s, struct fail *f)
@@ -205,6 +242,8 @@ stream_fill(struct stream *s, struct fail *f)
 					return -1;
 				continue;
 			}
+			if (r <= 0)
+				return stream_tls_read_fail(s, (int)r, f);
 		} else {
 			r = read(s->fd, s->rbuf, RBUF_SIZE);
 			if (r == -1 && (errno == EAGAIN || errno == EINTR)) {
@@ -229,16 +268,21 @@ stream_getline(struct stream *s, char *line, size_t max, size_t *len,
 	size_t	n = 0;
 	char	c;
 
-	stream_arm(s);
+	if (s->broken)
+		return stream_broken(f);
 	for (;;) {
-		if (s->rpos == s->rlen && stream_fill(s, f) == -1)
+		if (s->rpos == s->rlen && stream_fill(s, f) == -1) {
+			s->broken = 1;
 			return -1;
+		}
 		c = s->rbuf[s->rpos++];
 		if (c == '\n')
 			break;
-		if (n + 1 >= max)
+		if (n + 1 >= max) {
+			s->broken = 1;
 			return fail_set(f, EX_PROTOCOL, "the server sent a line "
 			    "longer than %zu octets", max - 1);
+		}
 		line[n++] = c;
 	}
 	if (n > 0 && line[n - 1] == '\r')
@@ -246,6 +290,19 @@ stream_getline(struct stream *s, char *line, size_t max, size_t *len,
 	line[n] = '\0';
 	*len = n;
 	return 0;
+}
+
+int
+stream_peer_closed(const struct stream *s)
+{
+	char	c;
+	ssize_t	r;
+
+	if (s->rpos < s->rlen)
+		return 0;
+	r = recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	return r == 0 || (r == -1 && errno != EAGAIN &&
+	    errno != EWOULDBLOCK && errno != EINTR);
 }
 
 size_t
@@ -274,13 +331,27 @@ stream_handshake(struct stream *s, struct tls_ctx *t, const char *host,
 	}
 }
 
+/*
+ * Has anything arrived that nobody asked for?  Before our ClientHello
+ * the server has nothing legitimate to say, so buffered octets, or octets
+ * already waiting in the socket, were injected (Poddebniak et al., USENIX
+ * Security 2021; CVE-2011-0411, CVE-2020-14954, CVE-2021-22947).
+ */
+static int
+stream_injected(struct stream *s)
+{
+	char	c;
+
+	if (stream_pending(s) > 0)
+		return 1;
+	return recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 int
 stream_starttls(struct stream *s, struct tls_ctx *t, const char *host,
     struct fail *f)
 {
-	/* Plaintext after the STARTTLS reply is a response-injection
-	 * attempt (Poddebniak et al. 2021; CVE-2011-0411). */
-	if (stream_pending(s) > 0) {
+	if (stream_injected(s)) {
 		fail_set(f, EX_PROTOCOL, "%s: the server sent data after its "
 		    "STARTTLS reply (response injection?): session abandoned",
 		    host);
@@ -291,36 +362,26 @@ stream_starttls(struct stream *s, struct tls_ctx *t, const char *host,
 		return -1;
 	if ((s->ssl = tls_session_new(t, s->fd, host, f)) == NULL)
 		return -1;
-	if (stream_handshake(s, t, host, f) == -1)
+	s->tls = t;
+	if (stream_handshake(s, t, host, f) == -1 ||
+	    tls_check_peer(t, s->ssl, host, f) == -1)
 		return -1;
-	return tls_check_peer(t, s->ssl, host, f);
+	s->tls_ok = 1;
+	return 0;
 }
 
 int
 stream_is_tls(const struct stream *s)
 {
-	return s->ssl != NULL;
+	return s->tls_ok;
 }
 
 int
-stream_peer_pin(const struct stream *s, char *out, size_t outsz)
+stream_peer(const struct stream *s, struct tls_peer *p)
 {
-	return s->ssl != NULL ? tls_peer_pin(s->ssl, out, outsz) : -1;
-}
-
-int
-stream_peer_info(const struct stream *s, char *out, size_t outsz)
-{
-	X509	*c;
-	char	 subj[256], iss[256];
-
-	if (s->ssl == NULL || (c = SSL_get0_peer_certificate(s->ssl)) == NULL)
+	if (s->ssl == NULL)
 		return -1;
-	X509_NAME_oneline(X509_get_subject_name(c), subj, sizeof(subj));
-	X509_NAME_oneline(X509_get_issuer_name(c), iss, sizeof(iss));
-	snprintf(out, outsz, "%s, %s; subject %s; issuer %s",
-	    SSL_get_version(s->ssl), SSL_get_cipher_name(s->ssl), subj, iss);
-	return 0;
+	return tls_describe(s->tls, s->ssl, p);
 }
 
 void
@@ -329,8 +390,10 @@ stream_close(struct stream *s)
 	if (s == NULL)
 		return;
 	if (s->ssl != NULL) {
-		/* best effort close_notify; never wait for the peer's */
-		SSL_shutdown(s->ssl);
+		/* best effort close_notify after a good handshake; never
+		 * wait for the peer's */
+		if (s->tls_ok)
+			SSL_shutdown(s->ssl);
 		SSL_free(s->ssl);
 	}
 	close(s->fd);

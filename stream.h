@@ -23,13 +23,23 @@ struct stream	*stream_new(int);
 /* Abort every wait once *stop is set (a signal); NULL: never. */
 void	stream_set_stop(struct stream *, util_stop_t *);
 
-/* Bound every following read, write and handshake by ms (per call). */
+/* Bound every following write, handshake and reply by ms. */
 void	stream_set_timeout(struct stream *, int);
 
 /*
+ * Start the clock for one reply: every stream_getline() until the next
+ * stream_begin() shares one deadline, so a server that dribbles a line
+ * per minute cannot stretch a reply beyond the timeout (RFC 5321
+ * §4.5.3.2 bounds each reply, not each octet).
+ */
+void	stream_begin(struct stream *);
+
+/*
  * Perform the TLS handshake on the stream for host and check the peer
- * (tls.c's policy).  Fails with EX_PROTOCOL when unread plaintext is
- * buffered (STARTTLS response injection), EX_TEMPFAIL otherwise.
+ * (tls.c's policy).  Fails with EX_PROTOCOL when plaintext arrived after
+ * the last reply and before the handshake (STARTTLS response injection),
+ * EX_TEMPFAIL otherwise.  The session stays attached even when the
+ * handshake or the check failed, so stream_peer() can still describe it.
  */
 int	stream_starttls(struct stream *, struct tls_ctx *, const char *,
 	    struct fail *);
@@ -42,7 +52,8 @@ int	stream_flush(struct stream *, struct fail *);
 
 /*
  * Read one line (CRLF or LF stripped) into line[0..max), NUL-terminated,
- * its length in *len.  A line longer than max-1 is EX_PROTOCOL; EOF,
+ * its length in *len, before the deadline of stream_begin().  A line
+ * longer than max-1 is EX_PROTOCOL (nothing beyond max is kept); EOF,
  * timeout and I/O errors are EX_TEMPFAIL.  0 or -1.
  */
 int	stream_getline(struct stream *, char *, size_t, size_t *,
@@ -51,11 +62,19 @@ int	stream_getline(struct stream *, char *, size_t, size_t *,
 /* Octets received but not yet consumed. */
 size_t	stream_pending(const struct stream *);
 
-/* Is TLS on?  Its peer public key pin for --check, or -1. */
+/*
+ * Has the peer closed the connection (EOF or reset already received,
+ * nothing unread before it)?  Does not wait; 1 or 0.
+ */
+int	stream_peer_closed(const struct stream *);
+
+/* Is TLS on (the handshake done and the peer accepted)? */
 int	stream_is_tls(const struct stream *);
-int	stream_peer_pin(const struct stream *, char *, size_t);
-/* One line about the peer certificate and the protocol, for --check. */
-int	stream_peer_info(const struct stream *, char *, size_t);
+
+struct tls_peer;
+/* The TLS session and the server's certificate, for --check; -1 when
+ * no handshake got as far as a certificate. */
+int	stream_peer(const struct stream *, struct tls_peer *);
 
 /* Close the TLS session (best effort) and the socket; free. */
 void	stream_close(struct stream *);

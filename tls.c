@@ -4,6 +4,7 @@
  */
 #include <arpa/inet.h>
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 
 #include "tls.h"
 #include "util.h"
@@ -25,6 +27,8 @@ struct tls_ctx {
 	SSL_CTX		*ctx;
 	int		 verify;
 	int		 pinned;
+	int		 minv;		/* TLS1_2_VERSION or TLS1_3_VERSION */
+	int		 ca_file;	/* trust from tls_ca_file */
 	unsigned char	 pin[PIN_LEN];
 };
 
@@ -141,6 +145,8 @@ tls_ctx_setup(struct tls_ctx *t, const struct tls_conf *tc, struct fail *f)
 	/* RFC 8996: no TLS 1.0/1.1, whatever the library's default. */
 	if (tc->min_version != NULL && strcmp(tc->min_version, "1.3") == 0)
 		minv = TLS1_3_VERSION;
+	t->minv = minv;
+	t->ca_file = tc->ca_file != NULL;
 	if (SSL_CTX_set_min_proto_version(t->ctx, minv) != 1)
 		return fail_set(f, EX_SOFTWARE, "cannot set the TLS minimum");
 	SSL_CTX_set_options(t->ctx, SSL_OP_NO_COMPRESSION |
@@ -242,18 +248,108 @@ tls_spki_sha256(X509 *cert, unsigned char *md)
 	return ok == 1 && mdlen == PIN_LEN ? 0 : -1;
 }
 
+static void
+tls_hex_pin(const unsigned char *md, char *out, size_t outsz)
+{
+	size_t	i, o;
+
+	o = (size_t)snprintf(out, outsz, "sha256:");
+	for (i = 0; i < PIN_LEN && o + 2 < outsz; i++)
+		o += (size_t)snprintf(out + o, outsz - o, "%02x", md[i]);
+}
+
+static void
+tls_time(const ASN1_TIME *a, char *out, size_t outsz)
+{
+	struct tm	tm;
+
+	if (a == NULL || ASN1_TIME_to_tm(a, &tm) != 1 ||
+	    strftime(out, outsz, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(out, outsz, "?");
+}
+
+static void
+tls_name(X509_NAME *n, char *out, size_t outsz)
+{
+	BIO	*b = BIO_new(BIO_s_mem());
+	int	 len;
+
+	out[0] = '\0';
+	if (b == NULL)
+		return;
+	/* RFC 2253, control characters and every non-ASCII octet escaped:
+	 * a hostile certificate must not drive the terminal. */
+	if (X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253) >= 0 &&
+	    (len = BIO_read(b, out, (int)outsz - 1)) > 0)
+		out[len] = '\0';
+	BIO_free(b);
+}
+
+/* The server's certificate: the verified peer, or after a failed
+ * verification the first certificate of the chain it sent. */
+static X509 *
+tls_leaf(SSL *ssl)
+{
+	STACK_OF(X509)	*chain;
+	X509		*c;
+
+	if ((c = SSL_get0_peer_certificate(ssl)) != NULL)
+		return c;
+	if ((chain = SSL_get_peer_cert_chain(ssl)) != NULL &&
+	    sk_X509_num(chain) > 0)
+		return sk_X509_value(chain, 0);
+	return NULL;
+}
+
+static void
+tls_verdict(struct tls_ctx *t, SSL *ssl, const unsigned char *md,
+    struct tls_peer *p)
+{
+	long	v = SSL_get_verify_result(ssl);
+
+	if (t->pinned)
+		snprintf(p->verdict, sizeof(p->verdict), "%s",
+		    CRYPTO_memcmp(md, t->pin, PIN_LEN) == 0 ?
+		    "trusted: the public key matches tls_fingerprint" :
+		    "NOT trusted: the public key does not match "
+		    "tls_fingerprint");
+	else if (!t->verify)
+		snprintf(p->verdict, sizeof(p->verdict), "NOT verified "
+		    "(tls_verify = false)");
+	else if (v == X509_V_OK)
+		snprintf(p->verdict, sizeof(p->verdict), "verified: chain "
+		    "to a trust anchor in %s, name matches",
+		    t->ca_file ? "tls_ca_file" : "the system store");
+	else
+		snprintf(p->verdict, sizeof(p->verdict), "NOT trusted: %s",
+		    X509_verify_cert_error_string(v));
+}
+
 int
-tls_peer_pin(struct ssl_st *ssl, char *out, size_t outsz)
+tls_describe(struct tls_ctx *t, struct ssl_st *ssl, struct tls_peer *p)
 {
 	unsigned char	 md[PIN_LEN];
-	X509		*cert = SSL_get0_peer_certificate(ssl);
-	size_t		 i, o;
+	X509		*cert = tls_leaf(ssl);
+	const char	*cipher = SSL_get_cipher_name(ssl);
+	int		 secs;
 
-	if (cert == NULL || tls_spki_sha256(cert, md) == -1 || outsz < 72)
+	memset(p, 0, sizeof(*p));
+	if (cert == NULL || tls_spki_sha256(cert, md) == -1)
 		return -1;
-	o = (size_t)snprintf(out, outsz, "sha256:");
-	for (i = 0; i < PIN_LEN; i++)
-		o += (size_t)snprintf(out + o, outsz - o, "%02x", md[i]);
+	snprintf(p->version, sizeof(p->version), "%s", SSL_get_version(ssl));
+	snprintf(p->cipher, sizeof(p->cipher), "%s",
+	    cipher != NULL ? cipher : "none");
+	tls_name(X509_get_subject_name(cert), p->subject, sizeof(p->subject));
+	tls_name(X509_get_issuer_name(cert), p->issuer, sizeof(p->issuer));
+	tls_time(X509_get0_notBefore(cert), p->not_before,
+	    sizeof(p->not_before));
+	tls_time(X509_get0_notAfter(cert), p->not_after, sizeof(p->not_after));
+	if (ASN1_TIME_diff(&p->days_left, &secs, NULL,
+	    X509_get0_notAfter(cert)) != 1)
+		p->days_left = 0;
+	tls_hex_pin(md, p->pin, sizeof(p->pin));
+	tls_verdict(t, ssl, md, p);
+	util_wipe(md, sizeof(md));
 	return 0;
 }
 
@@ -347,7 +443,9 @@ tls_handshake_failed(struct tls_ctx *t, struct ssl_st *ssl,
 	if (ERR_GET_REASON(e) == SSL_R_UNSUPPORTED_PROTOCOL ||
 	    ERR_GET_REASON(e) == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION) {
 		fail_set(f, EX_TEMPFAIL, "%s: the server offers no TLS "
-		    "version of 1.2 or later", host);
+		    "version of %s or later (tls_min_version; RFC 8996 "
+		    "retired 1.0 and 1.1)", host,
+		    t->minv == TLS1_3_VERSION ? "1.3" : "1.2");
 		f->noretry = 1;
 		return -1;
 	}

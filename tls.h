@@ -54,7 +54,25 @@ int	tls_check_peer(struct tls_ctx *, struct ssl_st *, const char *,
 int	tls_handshake_failed(struct tls_ctx *, struct ssl_st *, const char *,
 	    struct fail *);
 
-/* Write "sha256:<hex>" of the peer's public key into out (for --check). */
-int	tls_peer_pin(struct ssl_st *, char *, size_t);
+/* What --check reports about the server's certificate and the session. */
+struct tls_peer {
+	char	version[16];	/* "TLSv1.3" */
+	char	cipher[64];
+	char	subject[256];	/* RFC 2253 */
+	char	issuer[256];
+	char	not_before[32];	/* "2026-01-01 00:00:00 UTC" */
+	char	not_after[32];
+	int	days_left;	/* until not_after; negative: expired */
+	char	pin[72];	/* "sha256:<hex>", as tls_fingerprint takes it */
+	char	verdict[160];	/* how it was (or was not) trusted */
+};
+
+/*
+ * Describe the session and the server's certificate into p.  Works after
+ * a failed verification too (the chain the server sent is kept), so
+ * --check can show what it was offered.  0, or -1 when the server sent
+ * no certificate (p is then cleared).
+ */
+int	tls_describe(struct tls_ctx *, struct ssl_st *, struct tls_peer *);
 
 #endif /* TLS_H */

@@ -130,6 +130,21 @@ START_TEST(test_a1_3)
 }
 END_TEST
 
+/* A.2 (reply), A.3 (resent) and A.4 (trace): their address fields. */
+START_TEST(test_a2_a4)
+{
+	LIST("\"Mary Smith: Personal Account\" <smith@home.example>",
+	    { "smith@home.example", "\"Mary Smith: Personal Account\"", 37,
+	    1 });
+	LIST("Jane Brown <j-brown@other.example>",
+	    { "j-brown@other.example", "Jane Brown", 19, 1 });
+	LIST("John Doe <jdoe@node.example>",
+	    { "jdoe@node.example", "John Doe", 14, 1 });
+	LIST("Mary Smith <mary@example.net>",
+	    { "mary@example.net", "Mary Smith", 16, 1 });
+}
+END_TEST
+
 /* A.5: white space, comments, and other oddities. */
 START_TEST(test_a5)
 {
@@ -171,6 +186,17 @@ END_TEST
 START_TEST(test_callers)
 {
 	LIST("root", { "root", NULL, 4, 0 });
+	LIST("root(Cron Daemon)", { "root", NULL, 4, 0 });
+	LIST("root (Cron Daemon), ops", { "root", NULL, 4, 0 },
+	    { "ops", NULL, 23, 0 });
+	LIST("-dash@x", { "-dash@x", NULL, 5, 1 });
+	LIST("x", { "x", NULL, 1, 0 });
+	LIST("\"Cron Daemon\" <root>",
+	    { "root", "\"Cron Daemon\"", 19, 0 });
+	LIST("Fail2Ban <root@host.example.org>",
+	    { "root@host.example.org", "Fail2Ban", 14, 1 });
+	LIST("=?utf-8?B?SsO8cmdlbg==?= <j>",
+	    { "j", "=?utf-8?B?SsO8cmdlbg==?=", 27, 0 });
 	LIST("root (Cron Daemon)", { "root", NULL, 4, 0 });
 	LIST("\"(Cron Daemon)\" <alice>",
 	    { "alice", "\"(Cron Daemon)\"", 22, 0 });
@@ -228,6 +254,47 @@ START_TEST(test_qualify_in_place)
 	ck_assert_int_eq(q.v[1].has_domain, 1);
 	addrlist_free(&l);
 	addrlist_free(&q);
+}
+END_TEST
+
+/* src_start/src_end: the address (or angle-addr) as written, which
+ * header.c replaces for rewrite_from keeping everything around it. */
+static void
+check_span(const char *in, size_t i, const char *want)
+{
+	struct addrlist	l = { NULL, 0, 0 };
+	struct fail	f;
+
+	ck_assert_int_eq(addr_parse_list(in, strlen(in), &l, &f), 0);
+	ck_assert_uint_gt(l.n, i);
+	ck_assert_uint_le(l.v[i].src_start, l.v[i].src_end);
+	ck_assert_uint_le(l.v[i].src_end, strlen(in));
+	ck_assert_msg(strlen(want) == l.v[i].src_end - l.v[i].src_start &&
+	    memcmp(in + l.v[i].src_start, want, strlen(want)) == 0,
+	    "\"%s\" #%zu: span \"%.*s\", want \"%s\"", in, i,
+	    (int)(l.v[i].src_end - l.v[i].src_start), in + l.v[i].src_start,
+	    want);
+	addrlist_free(&l);
+}
+
+START_TEST(test_spans)
+{
+	check_span("root", 0, "root");
+	check_span("root (Cron Daemon)", 0, "root");
+	check_span("  root@host.example  (Cron Daemon)", 0,
+	    "root@host.example");
+	check_span("\"(Cron Daemon)\" <alice>", 0, "<alice>");
+	check_span("Anacron <root@x> (comment)", 0, "<root@x>");
+	check_span("< root @ x . y >", 0, "< root @ x . y >");
+	check_span("a@[127.0.0.1] (lit)", 0, "a@[127.0.0.1]");
+	check_span("john . doe @ example . com", 0,
+	    "john . doe @ example . com");
+	check_span("\"john doe\"@x, b", 0, "\"john doe\"@x");
+	check_span("\"john doe\"@x, b", 1, "b");
+	check_span("Team: a@x (one), B <b@y>;", 0, "a@x");
+	check_span("Team: a@x (one), B <b@y>;", 1, "<b@y>");
+	check_span("Mary Smith <@node.test:mary@example.net>", 0,
+	    "<@node.test:mary@example.net>");
 }
 END_TEST
 
@@ -549,7 +616,7 @@ END_TEST
 static void
 add(struct addrlist *l, const char *spec, const char *display)
 {
-	struct addr	a = { (char *)spec, (char *)display, 0, 0 };
+	struct addr	a = { .spec = (char *)spec, .display = (char *)display };
 	struct fail	f;
 
 	ck_assert_int_eq(addrlist_add_unique(l, &a, &f), 0);
@@ -606,10 +673,12 @@ addr_suite(void)
 	tcase_add_test(rfc, test_a1_1);
 	tcase_add_test(rfc, test_a1_2);
 	tcase_add_test(rfc, test_a1_3);
+	tcase_add_test(rfc, test_a2_a4);
 	tcase_add_test(rfc, test_a5);
 	tcase_add_test(rfc, test_a6);
 	tcase_add_test(use, test_callers);
 	tcase_add_test(use, test_qualify_in_place);
+	tcase_add_test(use, test_spans);
 	tcase_add_test(use, test_accumulate);
 	tcase_add_test(use, test_parse_path);
 	tcase_add_test(use, test_check_path);

@@ -107,6 +107,47 @@ START_TEST(test_loops_and_refusals)
 }
 END_TEST
 
+/* default_to takes a local name reached through an alias too: every
+ * local name that no alias names ends there (SPEC §2.3). */
+START_TEST(test_default_through_alias)
+{
+	struct alias_db	db;
+	struct fail	f;
+	static const char t[] = "root: pager, ops@example.com\r\n"
+	    "pager: \\pager\r\n";
+
+	memset(&db, 0, sizeof(db));
+	db.domain = "example.org";
+	db.fqdn = "host.example.org";
+	db.default_to = "catchall";
+	ck_assert_int_eq(alias_parse(&db, t, strlen(t), "aliases", &f), 0);
+	resolves(&db, "root", "catchall@example.org,ops@example.com");
+	resolves(&db, "nobody@host", "catchall@example.org");
+	resolves(&db, "nobody@other.host", "nobody@other.host");
+	alias_free(&db);
+}
+END_TEST
+
+/* newaliases: every target checked, refused kinds only warned about. */
+START_TEST(test_check)
+{
+	struct alias_db	db;
+	struct fail	f;
+	static const char bad[] = "ok: a@b\nbroken: x@y, <unbalanced\n";
+
+	db_init(&db, NULL);
+	ck_assert_int_eq(alias_check(&db, &f), 0);
+	alias_free(&db);
+	memset(&db, 0, sizeof(db));
+	ck_assert_int_eq(alias_parse(&db, bad, strlen(bad), "aliases", &f),
+	    0);
+	ck_assert_int_eq(alias_check(&db, &f), -1);
+	ck_assert_int_eq(f.ex, EX_CONFIG);
+	ck_assert_str_eq(f.msg, "alias broken: bad target \"<unbalanced\"");
+	alias_free(&db);
+}
+END_TEST
+
 START_TEST(test_syntax_error)
 {
 	struct alias_db	db = { 0 };
@@ -129,6 +170,8 @@ alias_suite(void)
 	tcase_add_test(tc, test_chains);
 	tcase_add_test(tc, test_unaliased);
 	tcase_add_test(tc, test_loops_and_refusals);
+	tcase_add_test(tc, test_default_through_alias);
+	tcase_add_test(tc, test_check);
 	tcase_add_test(tc, test_syntax_error);
 	suite_add_tcase(s, tc);
 	return s;

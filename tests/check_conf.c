@@ -175,6 +175,145 @@ START_TEST(test_control_chars)
 }
 END_TEST
 
+/* libconfuse replaces ${VAR} inside double quotes from the environment:
+ * a double-quoted password holding "${" is refused, naming the line and
+ * never the value; single quotes keep the exact bytes. */
+START_TEST(test_password_expansion)
+{
+	struct conf	c;
+	struct fail	f;
+
+	setenv("RM_TEST_VAR", "injected", 1);
+	ck_assert_int_eq(parse(&c, "host = \"h\"\n# x\npassword = "
+	    "\"Zq7${RM_TEST_VAR}\"\n", &f), -1);
+	ck_assert_int_eq(f.ex, EX_CONFIG);
+	ck_assert_ptr_nonnull(strstr(f.msg, "test.conf:3"));
+	ck_assert_ptr_nonnull(strstr(f.msg, "single quotes"));
+	ck_assert_ptr_null(strstr(f.msg, "Zq7"));
+	ck_assert_ptr_null(strstr(f.msg, "injected"));
+	conf_free(&c);
+	ck_assert_int_eq(parse(&c, "password=\"a\\\"${X:-d}\"\n", &f), -1);
+	conf_free(&c);
+	ck_assert_int_eq(parse(&c, "password = 'Zq7${RM_TEST_VAR}\\\\x'\n",
+	    &f), 0);
+	ck_assert_str_eq(c.password, "Zq7${RM_TEST_VAR}\\x");
+	conf_free(&c);
+	/* only the password: other keys may use the expansion */
+	ck_assert_int_eq(parse(&c, "password = \"plain$ {x}\"\n"
+	    "password_command = \"echo ${RM_TEST_VAR}\"\n", &f), 0);
+	ck_assert_str_eq(c.password, "plain$ {x}");
+	ck_assert_str_eq(c.password_command, "echo injected");
+	conf_free(&c);
+	unsetenv("RM_TEST_VAR");
+}
+END_TEST
+
+/* Syntax errors of every shape next to the password never print it. */
+START_TEST(test_syntax_errors_hide_password)
+{
+	static const char *const bad[] = {
+		"password = 'Zq7pw\n",
+		"password 'Zq7pw'\n",
+		"password = {'Zq7pw'}\n",
+		"password = 'Zq7pw' 'Zq7x'\n",
+		"password = 'Zq7pw' = 3\n",
+		"password = \"Zq7pw\n",
+		"password = ('Zq7pw')\n",
+		"Zq7pw\n",
+		"'Zq7pw'\n",
+		"password = 'a' Zq7pw = 'b'\n",
+		"alias x { to = Zq7pw Zq7x }\n",
+		"password = 'x\\\\'Zq7pw'\n",
+	};
+	struct conf	c;
+	struct fail	f;
+	size_t		i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(parse(&c, bad[i], &f), -1);
+		ck_assert_int_eq(f.ex, EX_CONFIG);
+		ck_assert_msg(strstr(f.msg, "Zq7") == NULL, "case %zu: %s", i,
+		    f.msg);
+		ck_assert_ptr_nonnull(strstr(f.msg, "test.conf:"));
+		conf_free(&c);
+	}
+	/* a misspelt key is still named */
+	ck_assert_int_eq(parse(&c, "pasword = 'x'\n", &f), -1);
+	ck_assert_ptr_nonnull(strstr(f.msg, "'pasword'"));
+	conf_free(&c);
+}
+END_TEST
+
+START_TEST(test_one_secret_source)
+{
+	static const char *const two[] = {
+		"password = 'a'\npassword_file = \"/f\"\n",
+		"password = 'a'\npassword_command = \"c\"\n",
+		"password_file = \"/f\"\npassword_command = \"c\"\n",
+	};
+	struct conf	c;
+	struct fail	f;
+	size_t		i;
+
+	for (i = 0; i < sizeof(two) / sizeof(two[0]); i++) {
+		ck_assert_int_eq(parse(&c, two[i], &f), 0);
+		c.host = strdup("h");
+		ck_assert_int_eq(conf_finish(&c, &f), -1);
+		ck_assert_int_eq(f.ex, EX_CONFIG);
+		ck_assert_ptr_nonnull(strstr(f.msg, "only one of"));
+		conf_free(&c);
+	}
+	ck_assert_int_eq(parse(&c, "host = \"h\"\npassword_file = \"/f\"\n",
+	    &f), 0);
+	ck_assert_int_eq(conf_finish(&c, &f), 0);
+	/* the loaded secret joins password_file after the check */
+	ck_assert_int_eq(conf_setsecret(&c, "loaded", &f), 0);
+	ck_assert_str_eq(c.password, "loaded");
+	conf_free(&c);
+}
+END_TEST
+
+/* A secret from the environment replaces the file's source, whichever
+ * it was; the environment names at most one; RELAYMAIL_PASSWORD is
+ * wiped from the environment once copied. */
+START_TEST(test_env_secret)
+{
+	struct conf	c;
+	struct fail	f;
+
+	ck_assert_int_eq(parse(&c, "host = \"h\"\npassword_command = "
+	    "\"c\"\n", &f), 0);
+	setenv("RELAYMAIL_PASSWORD_FILE", "/run/secrets/smtp", 1);
+	ck_assert_int_eq(conf_env(&c, &f), 0);
+	ck_assert_str_eq(c.password_file, "/run/secrets/smtp");
+	ck_assert_ptr_null(c.password_command);
+	ck_assert_ptr_null(c.password);
+	ck_assert_int_eq(conf_finish(&c, &f), 0);
+	conf_free(&c);
+
+	ck_assert_int_eq(parse(&c, "host = \"h\"\npassword = 'file'\n", &f),
+	    0);
+	setenv("RELAYMAIL_PASSWORD", "from env", 1);
+	ck_assert_int_eq(conf_env(&c, &f), -1);
+	ck_assert_ptr_nonnull(strstr(f.msg, "only one of"));
+	ck_assert_ptr_null(strstr(f.msg, "from env"));
+	unsetenv("RELAYMAIL_PASSWORD_FILE");
+	ck_assert_int_eq(conf_env(&c, &f), 0);
+	ck_assert_str_eq(c.password, "from env");
+	ck_assert_ptr_null(c.password_file);
+	ck_assert_ptr_null(getenv("RELAYMAIL_PASSWORD"));
+	ck_assert_int_eq(conf_finish(&c, &f), 0);
+	conf_free(&c);
+
+	setenv("RELAYMAIL_PASSWORD", "a\nb", 1);
+	ck_assert_int_eq(parse(&c, "host = \"h\"\n", &f), 0);
+	ck_assert_int_eq(conf_env(&c, &f), -1);
+	ck_assert_ptr_null(strstr(f.msg, "a\nb"));
+	unsetenv("RELAYMAIL_PASSWORD");
+	conf_free(&c);
+}
+END_TEST
+
 Suite *
 conf_suite(void)
 {
@@ -187,6 +326,10 @@ conf_suite(void)
 	tcase_add_test(tc, test_host_required);
 	tcase_add_test(tc, test_env);
 	tcase_add_test(tc, test_control_chars);
+	tcase_add_test(tc, test_password_expansion);
+	tcase_add_test(tc, test_syntax_errors_hide_password);
+	tcase_add_test(tc, test_one_secret_source);
+	tcase_add_test(tc, test_env_secret);
 	suite_add_tcase(s, tc);
 	return s;
 }

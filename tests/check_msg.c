@@ -2,6 +2,8 @@
  * msg.c: line endings, dots, header splitting, spooling, mbox.
  */
 #include <check.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
@@ -206,6 +208,196 @@ START_TEST(test_mbox)
 }
 END_TEST
 
+/* The feed API: the same message whole and one octet at a time, with a
+ * CRLF, a folded header and a lone-dot terminator split across calls. */
+START_TEST(test_feed_chunks)
+{
+	static const char in[] = "Subject: a\r\n b\r\nTo: x\r\n\r\n"
+	    "l1\r\n.l2\r\nl3\r.\r\nnot read\r\n";
+	struct msg	 whole, bytes;
+	struct msg_feed	 r;
+	struct fail	 f;
+	struct buf	 b1 = { 0 }, b2 = { 0 };
+	size_t		 i;
+
+	read_ok(&whole, in, 1);
+	msg_init(&bytes);
+	msg_feed_init(&r, &bytes, 1);
+	for (i = 0; i < sizeof(in) - 1; i++)
+		ck_assert_int_eq(msg_feed(&r, in + i, 1, &f), 0);
+	ck_assert_int_eq(msg_feed_end(&r, &f), 0);
+	ck_assert_uint_eq(bytes.hn, 2);
+	ck_assert_str_eq(bytes.hv[0].text, "Subject: a\r\n b");
+	ck_assert_uint_eq(bytes.hn, whole.hn);
+	tu_body(&whole, &b1);
+	tu_body(&bytes, &b2);
+	ck_assert_str_eq(b2.p, "l1\r\n.l2\r\nl3\r\n");
+	ck_assert_str_eq(b1.p, b2.p);
+	ck_assert_uint_eq(bytes.inbytes, sizeof(in) - 1);
+	msg_free(&whole);
+	msg_free(&bytes);
+	buf_free(&b1);
+	buf_free(&b2);
+}
+END_TEST
+
+/* The whole mbox text msg_write_mbox() makes of input s (sender a@b,
+ * time 0, no extra lines) in out. */
+static void
+mbox_of(const char *s, size_t n, struct buf *out)
+{
+	struct msg	 m;
+	struct fail	 f;
+	FILE		*fp = tmpfile();
+	char		 chunk[4096];
+	size_t		 k;
+
+	ck_assert_int_eq(tu_read_msg(&m, s, n, 0, &f), 0);
+	ck_assert_int_eq(msg_write_mbox(&m, fileno(fp), "a@b", 0, NULL, &f), 0);
+	rewind(fp);
+	while ((k = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+		buf_add(out, chunk, k);
+	buf_add(out, "", 0);
+	fclose(fp);
+	msg_free(&m);
+}
+
+START_TEST(test_mbox_quote_depth)
+{
+	struct buf	in = { 0 }, out = { 0 }, want = { 0 };
+	int		i;
+
+	/* mboxrd (RFC 4155): one more '>' on />*From /, however deep */
+	buf_adds(&in, "To: a\n\nFrom x\n>From x\n>>>From x\nFrom\n>From\n"
+	    "Fro\n From x\n");
+	for (i = 0; i < 300; i++)
+		buf_addc(&in, '>');
+	buf_adds(&in, "From deep\n");
+	for (i = 0; i < 300; i++)
+		buf_addc(&in, '>');
+	buf_adds(&in, "Fro\n");
+	mbox_of(in.p, in.len, &out);
+	buf_adds(&want, "From a@b Thu Jan  1 00:00:00 1970\nTo: a\n\n"
+	    ">From x\n>>From x\n>>>>From x\nFrom\n>From\nFro\n From x\n>");
+	for (i = 0; i < 300; i++)
+		buf_addc(&want, '>');
+	buf_adds(&want, "From deep\n");
+	for (i = 0; i < 300; i++)
+		buf_addc(&want, '>');
+	buf_adds(&want, "Fro\n\n");
+	ck_assert_str_eq(out.p, want.p);
+	buf_free(&in);
+	buf_free(&out);
+	buf_free(&want);
+}
+END_TEST
+
+START_TEST(test_mbox_quote_at_chunk_boundary)
+{
+	struct buf	in = { 0 }, out = { 0 };
+	size_t		pad;
+	int		k;
+
+	/* msg_write_mbox() reads the body 64 KiB at a time: a "From "
+	 * line split over two reads is quoted too */
+	for (k = -8; k <= 8; k++) {
+		buf_reset(&in);
+		buf_reset(&out);
+		buf_adds(&in, "To: a\n\n");
+		/* stored with CRLF: the line "x...x" takes pad + 2 octets */
+		pad = 65536 - 2 + (size_t)k;
+		while (pad-- > 0)
+			buf_addc(&in, 'x');
+		buf_adds(&in, "\nFrom split\n>From split\n");
+		mbox_of(in.p, in.len, &out);
+		ck_assert_msg(strstr(out.p, "x\n>From split\n>>From split\n\n")
+		    != NULL, "offset %d", k);
+	}
+	buf_free(&in);
+	buf_free(&out);
+}
+END_TEST
+
+struct writer {
+	int		 fd;
+	util_stop_t	*stop;
+	size_t		 lines;
+};
+
+/* Write many lines, then raise the stop flag, then a little more: the
+ * reader notices the signal somewhere in the last 64 KiB. */
+static void *
+writer_main(void *arg)
+{
+	struct writer	*w = arg;
+	char		 line[64];
+	size_t		 i;
+	int		 n;
+
+	for (i = 0; i < w->lines; i++) {
+		n = snprintf(line, sizeof(line), "line %zu of the body\n", i);
+		if (write(w->fd, line, (size_t)n) != n)
+			break;
+	}
+	*w->stop = SIGTERM;
+	if (write(w->fd, "tail without newline", 20) != 20)
+		return NULL;
+	close(w->fd);
+	return NULL;
+}
+
+START_TEST(test_read_stopped_keeps_what_was_read)
+{
+	struct msg	 m;
+	struct fail	 f;
+	struct writer	 w;
+	struct buf	 in = { 0 }, got = { 0 }, want = { 0 };
+	util_stop_t	 stop = 0;
+	pthread_t	 t;
+	int		 p[2];
+	size_t		 i, hlen = 7;
+
+	/* 600 KB: past MSG_MEM_MAX, so part of it is in the spool and
+	 * part still in memory when the signal comes */
+	ck_assert_int_eq(pipe(p), 0);
+	w.fd = p[1];
+	w.stop = &stop;
+	w.lines = 30000;
+	ck_assert_int_eq(write(p[1], "To: a\n\n", hlen), (ssize_t)hlen);
+	ck_assert_int_eq(pthread_create(&t, NULL, writer_main, &w), 0);
+	msg_init(&m);
+	m.stop = &stop;
+	ck_assert_int_eq(msg_read(&m, p[0], 0, &f), -1);
+	ck_assert_int_eq(f.ex, EX_TEMPFAIL);
+	ck_assert(f.noretry);
+	ck_assert_ptr_nonnull(strstr(f.msg, "signal 15"));
+	pthread_join(t, NULL);
+	close(p[0]);
+	ck_assert_int_ne(m.fd, -1);
+	/* every octet read is in the body, the last line ended */
+	for (i = 0; i < w.lines; i++)
+		buf_addf(&in, "line %zu of the body\n", i);
+	buf_adds(&in, "tail without newline");
+	ck_assert_uint_gt(m.inbytes, hlen + MSG_MEM_MAX);
+	for (i = 0; i < m.inbytes - hlen; i++) {
+		if (in.p[i] == '\n')
+			buf_addc(&want, '\r');
+		buf_addc(&want, in.p[i]);
+	}
+	if (in.p[i - 1] != '\n')
+		buf_adds(&want, "\r\n");
+	buf_add(&want, "", 0);
+	tu_body(&m, &got);
+	ck_assert_uint_eq(m.bodylen, want.len);
+	ck_assert_uint_eq(got.len, want.len);
+	ck_assert(memcmp(got.p, want.p, want.len) == 0);
+	msg_free(&m);
+	buf_free(&in);
+	buf_free(&got);
+	buf_free(&want);
+}
+END_TEST
+
 Suite *
 msg_suite(void)
 {
@@ -223,6 +415,10 @@ msg_suite(void)
 	tcase_add_test(tc, test_nul_kept);
 	tcase_add_test(tc, test_spool);
 	tcase_add_test(tc, test_mbox);
+	tcase_add_test(tc, test_feed_chunks);
+	tcase_add_test(tc, test_mbox_quote_depth);
+	tcase_add_test(tc, test_mbox_quote_at_chunk_boundary);
+	tcase_add_test(tc, test_read_stopped_keeps_what_was_read);
 	suite_add_tcase(s, tc);
 	return s;
 }

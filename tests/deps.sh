@@ -6,7 +6,11 @@
 set -eu
 
 PKGS="gcc make pkg-config libssl-dev libconfuse-dev check openssl \
-ca-certificates python3 python3-aiosmtpd mandoc groff-base $*"
+ca-certificates python3 python3-aiosmtpd time util-linux mandoc groff-base $*"
+
+# tests/it_serve.py drives -bs with Symfony Mailer, the real client that
+# calls "sendmail -bs" (about 18 MB of Debian packages).
+PKGS="$PKGS php-cli php-symfony-mailer"
 
 missing=""
 for p in $PKGS; do
