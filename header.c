@@ -212,7 +212,8 @@ header_add_msgid(const struct header_ctx *c, struct buf *out)
 	for (i = 0; i < HEADER_RND_LEN; i++)
 		if (buf_addf(out, "%02x", c->rnd[i]) == -1)
 			return -1;
-	return buf_addf(out, "@%s>\r\n", c->fqdn);
+	return buf_addf(out, "@%s>\r\n", c->msgid_domain != NULL ?
+	    c->msgid_domain : c->fqdn);
 }
 
 static int

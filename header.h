@@ -18,7 +18,8 @@ struct msg;
 struct header_ctx {
 	long long	 now;		/* seconds since the epoch */
 	const unsigned char *rnd;	/* HEADER_RND_LEN random octets */
-	const char	*fqdn;		/* this host, for Message-ID/Received */
+	const char	*fqdn;		/* this host, for Received */
+	const char	*msgid_domain;	/* right of '@' in a Message-ID */
 	const char	*domain;	/* qualifies bare names */
 	const char	*user;		/* login name for a From we add */
 	const char	*fullname;	/* display name, or NULL */

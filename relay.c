@@ -252,6 +252,10 @@ relay_prepare(struct job *j, char *const *args, size_t nargs,
 	hc.now = (long long)time(NULL);
 	hc.rnd = rnd;
 	hc.fqdn = j->id.fqdn;
+	/* RFC 5322 §3.6.4: id-right is a domain; a bare host name such as
+	 * "vm" is none, so then the configured domain stands in. */
+	hc.msgid_domain = strchr(j->id.fqdn, '.') == NULL ? j->domain :
+	    j->id.fqdn;
 	hc.domain = j->domain;
 	hc.user = j->id.user;
 	hc.fullname = j->id.fullname;

@@ -1191,3 +1191,33 @@ class ConfigFrom(RelaymailTestCase):
         self.assertExit(r, 78)
         self.assertIn('from = "<broken"', r.err)
         self.assertNothingSpooled()
+
+
+class HostName(RelaymailTestCase):
+    """The Message-ID's right side is a domain (RFC 5322 §3.6.4)."""
+
+    def test_hn1_msgid_right_side_is_a_domain(self):
+        """Without helo, a host whose name has no dot ("vm" in many
+        containers) must not produce <...@vm>: the configured domain
+        stands in; a dotted name, or helo, is used as it is."""
+        import socket
+        self.start_server()
+        self.write_config(helo=None)
+        eml, _ = self.deliver(b"To: bob@example.com\nSubject: id\n\nx\n",
+                              "bob@example.com")
+        fields, _ = split_message(eml)
+        mid = [itest.field_value(v) for n, v in fields if n == "message-id"]
+        self.assertEqual(len(mid), 1)
+        right = mid[0].strip().rstrip(">").split("@")[1]
+        self.assertIn(".", right)
+        if "." not in socket.getfqdn():
+            self.assertEqual(right, DOMAIN)
+        self.write_config(helo="mx1.example.net")
+        r = self.relaymail(b"To: bob@example.com\nSubject: id\n\nx\n",
+                           "bob@example.com")
+        self.assertExit(r, 0)
+        eml, _ = self.server.messages()[1]
+        fields, _ = split_message(eml)
+        mid = [itest.field_value(v) for n, v in fields
+               if n == "message-id"][0]
+        self.assertTrue(mid.strip().endswith("@mx1.example.net>"), mid)
