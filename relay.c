@@ -22,6 +22,7 @@
 #include "conf.h"
 #include "header.h"
 #include "log.h"
+#include "mime.h"
 #include "msg.h"
 #include "net.h"
 #include "relay.h"
@@ -248,30 +249,66 @@ out:
 	return r;
 }
 
-/* Message source for smtp_send(): the new header, then the body. */
+/* Message source for smtp_send(): the new header, then the body, both
+ * as mime.c makes them fit the server. */
 struct source {
 	struct job		*j;
-	unsigned long long	 off;
+	struct mime		*mx;
 };
 
 static ssize_t
 relay_read(void *arg, char *buf, size_t n, struct fail *f)
 {
 	struct source	*s = arg;
-	size_t		 hl = s->j->hdr.len;
-	ssize_t		 r;
 
-	if (s->off < hl) {
-		if (n > hl - s->off)
-			n = hl - (size_t)s->off;
-		memcpy(buf, s->j->hdr.p + s->off, n);
-		s->off += n;
-		return (ssize_t)n;
+	return mime_read(s->mx, buf, n, f);
+}
+
+/* Any octet >= 0x80 in the envelope (RFC 6531 §3.3)? */
+static int
+relay_env8bit(const struct job *j)
+{
+	size_t	i;
+	int	hi = mime_has_8bit(j->from, strlen(j->from));
+
+	for (i = 0; i < j->rcpts.n; i++)
+		hi |= mime_has_8bit(j->rcptv[i], strlen(j->rcptv[i]));
+	return hi;
+}
+
+/*
+ * SPEC §2.4: what this server takes decides what is declared (BODY=,
+ * SMTPUTF8) and what is converted; SIZE= counts what will be sent.
+ */
+static int
+relay_mime(struct job *j, struct smtp *sm, struct source *src,
+    struct smtp_env *e, struct fail *f)
+{
+	const struct smtp_caps *sc = smtp_caps(sm);
+	struct mime_caps mc = { 0 };
+	struct mime_plan p;
+
+	mc.eightbit = sc->eightbitmime;
+	mc.smtputf8 = sc->smtputf8;
+	mc.env8bit = relay_env8bit(j);
+	if ((src->mx = mime_open(j->hdr.p, j->hdr.len, j->m, f)) == NULL)
+		return -1;
+	if (mime_prepare(src->mx, &mc, &p, f) == -1) {
+		if (f->ex == EX_UNAVAILABLE) {
+			char	why[sizeof(f->msg)];
+
+			snprintf(why, sizeof(why), "%s", f->msg);
+			fail_set(f, EX_UNAVAILABLE, "%s: %s", j->c->host, why);
+		}
+		return -1;
 	}
-	r = msg_body_read(s->j->m, s->off - hl, buf, n, f);
-	if (r > 0)
-		s->off += (unsigned long long)r;
-	return r;
+	e->size = p.size;
+	e->body8bit = p.body8bit;
+	e->smtputf8 = p.smtputf8;
+	if (p.converted)
+		log_info("the message was converted for %s (%llu octets)",
+		    j->c->host, p.size);
+	return 0;
 }
 
 static void
@@ -322,10 +359,10 @@ relay_attempt(struct job *j, int *after_dot, struct fail *f)
 {
 	struct smtp_opts so;
 	struct smtp_env	 e = { 0 };
-	struct source	 src = { j, 0 };
+	struct source	 src = { j, NULL };
 	struct smtp_source s = { relay_read, &src };
 	struct smtp	*sm;
-	int		 r;
+	int		 r = -1;
 
 	*after_dot = 0;
 	if ((sm = relay_connect(j, &so, f)) == NULL)
@@ -333,13 +370,13 @@ relay_attempt(struct job *j, int *after_dot, struct fail *f)
 	e.from = j->from;
 	e.rcpt = j->rcptv;
 	e.nrcpt = j->rcpts.n;
-	e.size = j->hdr.len + j->m->bodylen;
-	e.body8bit = j->m->body8bit;
 	e.dsn_notify = j->o->dsn_notify;
 	e.dsn_ret = j->o->dsn_ret;
 	e.dsn_envid = j->o->dsn_envid;
-	r = smtp_send(sm, &e, &s, after_dot, f);
+	if (relay_mime(j, sm, &src, &e, f) == 0)
+		r = smtp_send(sm, &e, &s, after_dot, f);
 	smtp_close(sm);
+	mime_close(src.mx);
 	return r;
 }
 
