@@ -886,6 +886,7 @@ static int
 text_encode(const char *v, size_t n, int enc8, struct buf *out)
 {
 	size_t	i, j, ws, s0 = n, e1 = 0, k, m;
+	int	pre, post;
 
 	for (i = 0; i < n; i = j) {
 		for (j = i; j < n && is_wsp((unsigned char)v[j]); j++)
@@ -904,16 +905,18 @@ text_encode(const char *v, size_t n, int enc8, struct buf *out)
 		;
 	for (m = k; m > 0 && !is_wsp((unsigned char)v[m - 1]); m--)
 		;
-	if (k < s0 && ew_like(v + m, k - m))
+	if ((pre = k < s0 && ew_like(v + m, k - m)))
 		s0 = k;
 	for (k = e1; k < n && is_wsp((unsigned char)v[k]); k++)
 		;
 	for (m = k; m < n && !is_wsp((unsigned char)v[m]); m++)
 		;
-	if (k > e1 && ew_like(v + k, m - k))
+	if ((post = k > e1 && ew_like(v + k, m - k)))
 		e1 = k;
-	if (buf_add(out, v, s0) == -1 ||
-	    mime_encode_text(v + s0, e1 - s0, out) == -1)
+	/* the added spaces part the words; decoders drop them */
+	if (buf_add(out, v, s0) == -1 || (pre && buf_addc(out, ' ') == -1) ||
+	    mime_encode_text(v + s0, e1 - s0, out) == -1 ||
+	    (post && buf_addc(out, ' ') == -1))
 		return -1;
 	return buf_add(out, v + e1, n - e1);
 }

@@ -9,6 +9,7 @@ Suite	*alias_suite(void);
 Suite	*auth_suite(void);
 Suite	*conf_suite(void);
 Suite	*header_suite(void);
+Suite	*mime_suite(void);
 Suite	*msg_suite(void);
 Suite	*smtp_suite(void);
 
@@ -22,6 +23,7 @@ main(void)
 	srunner_add_suite(sr, auth_suite());
 	srunner_add_suite(sr, conf_suite());
 	srunner_add_suite(sr, header_suite());
+	srunner_add_suite(sr, mime_suite());
 	srunner_add_suite(sr, msg_suite());
 	srunner_add_suite(sr, smtp_suite());
 	srunner_run_all(sr, CK_NORMAL);
