@@ -252,7 +252,6 @@ out:
 /* Message source for smtp_send(): the new header, then the body, both
  * as mime.c makes them fit the server. */
 struct source {
-	struct job		*j;
 	struct mime		*mx;
 };
 
@@ -359,7 +358,7 @@ relay_attempt(struct job *j, int *after_dot, struct fail *f)
 {
 	struct smtp_opts so;
 	struct smtp_env	 e = { 0 };
-	struct source	 src = { j, NULL };
+	struct source	 src = { NULL };
 	struct smtp_source s = { relay_read, &src };
 	struct smtp	*sm;
 	int		 r = -1;
