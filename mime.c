@@ -2055,14 +2055,16 @@ scan_region_end(void *arg, const struct walk *w)
 	return 0;
 }
 
+/* A delimiter made long by its padding loses the padding. */
 static int
 scan_delim(void *arg, const char *h, size_t nh, const char *s, size_t n)
 {
-	(void)arg;
+	struct scan	*sc = arg;
+
 	(void)h;
 	(void)nh;
-	(void)s;
-	(void)n;
+	if (n - term_len(s, n) > LINE_MAX_OCTETS)
+		sc->nconv++;
 	return 0;
 }
 
@@ -2636,6 +2638,7 @@ mime_prepare(struct mime *mx, const struct mime_caps *caps,
 		    mx->mode == MODE_HDR ? mx->hout.len : mx->hlen);
 		wc.size += mx->blen;
 		wc.b8 |= mx->real8;
+		wc.bad |= mx->bnul || mx->bmax > LINE_MAX_OCTETS;
 	}
 	if (wc.bad || (wc.b8 && !caps->eightbit && !utf8))
 		return fail_set(f, EX_SOFTWARE, "the converted message would "

@@ -938,6 +938,29 @@ START_TEST(test_msg_limits)
 }
 END_TEST
 
+/* A delimiter line made over 998 octets by transport padding (RFC 2046
+ * §5.1.1 allows any) loses the padding; it was once sent as it was. */
+START_TEST(test_msg_padded_delimiter)
+{
+	struct buf	 in = { 0 }, out = { 0 };
+	struct mime_plan p;
+	struct fail	 f;
+	int		 clean;
+
+	buf_adds(&in, "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b");
+	while (in.len < 46 + 1000)
+		buf_addc(&in, ' ');
+	buf_adds(&in, "\r\n\r\nx\r\n--b--\r\n");
+	ck_assert_int_eq(convert(in.p, &c8, &out, &p, &f), 0);
+	ck_assert(p.converted);
+	ck_assert_uint_le(longest(out.p, out.len, &clean), 998);
+	ck_assert_str_eq(out.p, "Content-Type: multipart/mixed; boundary=b\r\n"
+	    "MIME-Version: 1.0\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n");
+	buf_free(&in);
+	buf_free(&out);
+}
+END_TEST
+
 /*
  * SPEC §7: a body far larger than the chunks, spooled to a file, with a
  * line of 300,000 octets: read through msg.c as relaymail does; the
@@ -1075,6 +1098,7 @@ mime_suite(void)
 	tcase_add_test(m, test_msg_binary_label);
 	tcase_add_test(m, test_msg_smtputf8);
 	tcase_add_test(m, test_msg_limits);
+	tcase_add_test(m, test_msg_padded_delimiter);
 	tcase_add_test(m, test_msg_large_spooled);
 	tcase_add_test(m, test_regress_header_line_as_body);
 	tcase_add_test(m, test_regress_nul_in_field);
