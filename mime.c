@@ -62,11 +62,15 @@ mime_has_8bit(const char *s, size_t n)
 	return 0;
 }
 
-/* Octets no header may carry as they are: 8-bit and NUL. */
+/* What header text must be encoded: nothing (only examined), NUL (no
+ * header may carry it), or NUL and 8-bit (without SMTPUTF8/8BITMIME). */
+enum { E_NONE, E_NUL, E_ALL };
+
 static int
-unsafe(const char *s, size_t n)
+unsafe(const char *s, size_t n, int enc)
 {
-	return mime_has_8bit(s, n) || memchr(s, '\0', n) != NULL;
+	return (enc >= E_NUL && memchr(s, '\0', n) != NULL) ||
+	    (enc == E_ALL && mime_has_8bit(s, n));
 }
 
 /* ------------------------------------------------------------ UTF-8 */
@@ -877,13 +881,13 @@ ew_like(const char *s, size_t n)
 
 /*
  * Unstructured text (RFC 2047 §5 (1)): the span from the first to the
- * last word that must be encoded (8-bit when enc8, or too long to fold)
+ * last word that must be encoded (unsafe for enc, or too long to fold)
  * becomes encoded-words; the text around it stays.  White space next to
  * an existing encoded-word joins the span, or a decoder would drop it
  * between the two words (§6.2).
  */
 static int
-text_encode(const char *v, size_t n, int enc8, struct buf *out)
+text_encode(const char *v, size_t n, int enc, struct buf *out)
 {
 	size_t	i, j, ws, s0 = n, e1 = 0, k, m;
 	int	pre, post;
@@ -893,7 +897,7 @@ text_encode(const char *v, size_t n, int enc8, struct buf *out)
 			;
 		for (ws = j; j < n && !is_wsp((unsigned char)v[j]); j++)
 			;
-		if (j > ws && ((enc8 && unsafe(v + ws, j - ws)) ||
+		if (j > ws && (unsafe(v + ws, j - ws, enc) ||
 		    j - ws > LONG_WORD)) {
 			s0 = s0 == n ? ws : s0;
 			e1 = j;
@@ -1012,7 +1016,7 @@ run_emit(const char *v, size_t n, int enc, int comment, struct buf *out)
 		;
 	for (; !comment && b > a && is_fws((unsigned char)v[b - 1]); b--)
 		;
-	if (!enc || !unsafe(v + a, b - a))
+	if (!unsafe(v + a, b - a, enc))
 		return buf_add(out, v, n);
 	r = buf_add(out, v, a) | unquote(v + a, b - a, comment, &t);
 	if (r == 0 && t.len > 0)
@@ -1037,7 +1041,8 @@ seg_emit(const char *v, size_t n, int phrase, int enc, struct buf *out,
 	for (i = 0; i < n; i = j) {
 		j = lex(v, n, i, &k);
 		at |= k == T_ATOM && memchr(v + i, '@', j - i) != NULL;
-		hi |= (k == T_ATOM || k == T_QS) && unsafe(v + i, j - i);
+		hi |= (k == T_ATOM || k == T_QS) && mime_has_8bit(v + i,
+		    j - i);
 	}
 	if (!phrase && at && hi)
 		*addr8 = 1;
@@ -1072,15 +1077,14 @@ addr_encode(const char *v, size_t n, int enc, struct buf *out, int *addr8)
 			return -1;
 		if (e == n)
 			break;
-		if (k == T_ANGLE && unsafe(v + e, j - e)) {
+		if (k == T_ANGLE && mime_has_8bit(v + e, j - e))
 			*addr8 = 1;
-			/* no way to say it in 7 bits; keep 7-bit at least */
-			if (enc && mime_encode_text(v + e, j - e, out) == -1)
+		/* no way to say it in 7 bits: keep them 7-bit at least */
+		if (k == T_ANGLE && unsafe(v + e, j - e, enc)) {
+			if (mime_encode_text(v + e, j - e, out) == -1)
 				return -1;
-			if (enc) {
-				i = j;
-				continue;
-			}
+			i = j;
+			continue;
 		}
 		if (buf_add(out, v + e, j - e) == -1)
 			return -1;
@@ -1147,13 +1151,13 @@ param_2231(const char *name, size_t nl, const char *v, size_t vl,
 
 /* One parameter "name=value" holding 8-bit octets. */
 static int
-param_one(const char *s, size_t n, struct buf *out)
+param_one(const char *s, size_t n, int enc, struct buf *out)
 {
 	struct buf	t = { 0 };
 	size_t		a, b, c, d, e;
 	int		k, r;
 
-	if (!unsafe(s, n))
+	if (!unsafe(s, n, enc))
 		return buf_add(out, s, n);
 	for (a = 0; a < n && is_fws((unsigned char)s[a]); a++)
 		;
@@ -1161,8 +1165,8 @@ param_one(const char *s, size_t n, struct buf *out)
 		;
 	for (c = b; c < n && is_fws((unsigned char)s[c]); c++)
 		;
-	if (b == a || c == n || s[c] != '=' || unsafe(s + a, b - a))
-		return text_encode(s, n, 1, out);
+	if (b == a || c == n || s[c] != '=' || unsafe(s + a, b - a, enc))
+		return text_encode(s, n, enc, out);
 	for (d = c + 1; d < n && is_fws((unsigned char)s[d]); d++)
 		;
 	if (d < n && s[d] == '"')
@@ -1180,12 +1184,12 @@ param_one(const char *s, size_t n, struct buf *out)
 	buf_free(&t);
 	if (r != 0)
 		return -1;
-	return text_encode(s + e, n - e, 1, out);
+	return text_encode(s + e, n - e, enc, out);
 }
 
 /* Content-Type and Content-Disposition (RFC 2045 §5.1, RFC 2183). */
 static int
-param_encode(const char *v, size_t n, struct buf *out)
+param_encode(const char *v, size_t n, int enc, struct buf *out)
 {
 	size_t	i, j = 0, s = 0;
 	int	k, first = 1;
@@ -1196,8 +1200,8 @@ param_encode(const char *v, size_t n, struct buf *out)
 			if (k != T_SEP || v[i] != ';')
 				continue;
 		}
-		if ((first ? text_encode(v + s, i - s, 1, out) :
-		    param_one(v + s, i - s, out)) == -1)
+		if ((first ? text_encode(v + s, i - s, enc, out) :
+		    param_one(v + s, i - s, enc, out)) == -1)
 			return -1;
 		if (i >= n)
 			return 0;
@@ -1210,20 +1214,19 @@ param_encode(const char *v, size_t n, struct buf *out)
 
 /* The value of a field to send, unfolded, into v. */
 static int
-field_value(const char *u, size_t n, int cls, int enc8, struct buf *v)
+field_value(const char *u, size_t n, int cls, int enc, struct buf *v)
 {
 	int	addr8 = 0;
 
-	if (!enc8)
-		return cls == FC_TEXT ? text_encode(u, n, 0, v) :
-		    buf_add(v, u, n);
+	if (enc == E_NONE && cls != FC_TEXT)
+		return buf_add(v, u, n);
 	switch (cls) {
 	case FC_ADDR:
-		return addr_encode(u, n, 1, v, &addr8);
+		return addr_encode(u, n, enc, v, &addr8);
 	case FC_PARAM:
-		return param_encode(u, n, v);
+		return param_encode(u, n, enc, v);
 	}
-	return text_encode(u, n, 1, v);
+	return text_encode(u, n, enc, v);
 }
 
 int
@@ -1233,11 +1236,13 @@ mime_field(const char *s, size_t n, int encode, struct buf *out,
 	struct buf	 u = { 0 }, v = { 0 };
 	const char	*colon;
 	size_t		 i, vo;
-	int		 enc8, r = -1, nl;
+	int		 enc, r = -1, nl;
 
 	/* NUL goes out encoded even where 8-bit text may stay */
-	enc8 = (encode && mime_has_8bit(s, n)) || memchr(s, '\0', n) != NULL;
-	if (!enc8 && !has_long_line(s, n))
+	enc = encode ? E_ALL : E_NUL;
+	if (!unsafe(s, n, enc))
+		enc = E_NONE;
+	if (enc == E_NONE && !has_long_line(s, n))
 		return buf_add(out, s, n) == -1 || buf_add(out, "\r\n", 2) ==
 		    -1 ? fail_nomem(f) : 0;
 	/* unfold: drop the line endings, keep the white space (§2.2.3) */
@@ -1249,7 +1254,7 @@ mime_field(const char *s, size_t n, int encode, struct buf *out,
 	colon = memchr(u.p, ':', u.len);
 	vo = colon != NULL ? (size_t)(colon - u.p) + 1 : u.len;
 	if (buf_add(&v, u.p, vo) == -1 || field_value(u.p + vo, u.len - vo,
-	    field_class(u.p, u.len), enc8, &v) == -1)
+	    field_class(u.p, u.len), enc, &v) == -1)
 		goto nomem;
 	if ((r = fold(v.p, v.len, out)) == -1)
 		goto nomem;
@@ -1285,8 +1290,8 @@ field_addr8(const char *s, size_t n, int *addr8, struct fail *f)
 	}
 	colon = memchr(s, ':', n);
 	if (colon != NULL)
-		r = addr_encode(colon + 1, n - (size_t)(colon - s) - 1, 0,
-		    &scratch, addr8);
+		r = addr_encode(colon + 1, n - (size_t)(colon - s) - 1,
+		    E_NONE, &scratch, addr8);
 	buf_free(&scratch);
 	return r == -1 ? fail_nomem(f) : 0;
 }

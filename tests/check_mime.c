@@ -508,8 +508,14 @@ START_TEST(test_field_unstructured)
 	/* white space next to an encoded-word goes into the new word */
 	field_is("Subject: =?utf-8?Q?a?= \xc3\xa9", 1,
 	    "Subject: =?utf-8?Q?a?= =?utf-8?B?IMOp?=\r\n");
-	/* NUL never goes out raw, even where 8-bit may */
+	/* NUL never goes out raw, even where 8-bit may; only its word is
+	 * encoded then (fuzzing: encoding the rest could hide the non-ASCII
+	 * address that made SMTPUTF8 necessary) */
 	field_is_n("X-Note: a\0b", 11, 0, "X-Note: =?utf-8?Q?a=00b?=\r\n");
+	field_is_n("Subject: Gr\xc3\xbc\xc3\x9f" "e a\0b", 20, 0,
+	    "Subject: Gr\xc3\xbc\xc3\x9f" "e =?utf-8?Q?a=00b?=\r\n");
+	field_is_n("To: j\xc3\xb6rg@example.org, x\0y <a@b>", 32, 0,
+	    "To: j\xc3\xb6rg@example.org, =?utf-8?Q?x=00y?= <a@b>\r\n");
 }
 END_TEST
 
