@@ -15,6 +15,9 @@
 #   make deb        a Debian package in .pkg/ (pkg/deb/mkdeb.sh)
 #   make test-install  install that package into a fresh Debian 12 root
 #                   and send mail through it (tests/test-install.sh)
+#   make static     ./relaymail-static: statically linked, stripped
+#   make bench      relaymail against msmtp, side by side (bench/README.md)
+#   make bench-smoke  the same, a few runs, delivery asserted (for CI)
 
 PREFIX	?= /usr/local
 SBINDIR	?= $(PREFIX)/sbin
@@ -89,6 +92,31 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@bash tests/demo.sh
 
+# A statically linked binary for minimal images, from Debian's static
+# archives (libssl-dev, libconfuse-dev ship libssl.a, libcrypto.a,
+# libconfuse.a).  glibc warns that getaddrinfo/getpwuid in a static
+# binary load its NSS modules at run time when nsswitch.conf names any
+# beyond "files" and "dns": keep to those in the image.
+STATIC_LIBS = $(shell pkg-config --static --libs $(PKGS) 2>/dev/null)
+
+relaymail-static: sendmail.o $(OBJS)
+	$(CC) $(LDFLAGS) -static -o $@ sendmail.o $(OBJS) $(STATIC_LIBS)
+	strip $@
+
+static: relaymail-static
+	@echo "relaymail-static: $$(wc -c < relaymail-static) octets, stripped"
+
+bench-deps: deps
+	@sh bench/deps.sh
+
+bench: bench-deps
+	@$(MAKE) --no-print-directory all
+	@/usr/bin/python3 bench/bench.py $(BENCHFLAGS)
+
+bench-smoke: bench-deps
+	@$(MAKE) --no-print-directory all
+	@/usr/bin/python3 bench/bench.py --smoke $(BENCHFLAGS)
+
 install: relaymail
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR)
 	install -m 0755 relaymail $(DESTDIR)$(SBINDIR)/relaymail
@@ -143,7 +171,8 @@ test-install: deb deps
 	@bash tests/test-install.sh .pkg/relaymail $(VERSION)
 
 clean:
-	rm -f relaymail sendmail.o $(OBJS) tests/unit
+	rm -f relaymail relaymail-static sendmail.o $(OBJS) tests/unit
 	rm -rf .demo .asan .pkg
 
-.PHONY: all deps check check-asan demo install deb test-install clean
+.PHONY: all deps check check-asan demo install deb test-install clean \
+	static bench bench-deps bench-smoke
