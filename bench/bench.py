@@ -372,17 +372,17 @@ def fn_cost(costs, *names, prefix=False):
     return s
 
 
-def breakdown(outfile, src_dir):
+def breakdown(outfile, src_dirs):
     """Where relaymail's instructions go: rows that do not overlap."""
     inc = annotate(outfile, True)
     exc = annotate(outfile, False)
     total = total_ir(outfile)
     main = fn_cost(inc, "main")
     own = sum(c for (fil, _fn, _obj), c in exc.items()
-              if fil.startswith(src_dir + "/") and "/tests/" not in fil)
+              if any(fil.startswith(d + "/") for d in src_dirs))
     rows = [
-        ("before main: ld.so loading + relocation, constructors "
-         "(_dl_start and the rest outside main)", total - main),
+        ("outside main: ld.so loading, relocation, constructors",
+         total - main),
         ("OpenSSL init: OPENSSL_init_ssl + SSL_CTX_new",
          fn_cost(inc, "OPENSSL_init_ssl", "SSL_CTX_new")),
         ("trust anchors: SSL_CTX_load_verify_file/_dir",
@@ -446,7 +446,12 @@ def section_insn(o, env, clients, results):
             if c.kind != "relaymail":
                 continue
             out = os.path.join(env.dir, "callgrind.%s.%s" % (c.name, trust))
-            total, rows, extra = breakdown(out, src)
+            # its sources: this tree, or where the binary was built
+            srcs = {src, os.path.dirname(os.path.realpath(c.path))}
+            total, rows, extra = breakdown(out, srcs)
+            if rows[0][1] == total:
+                say("   (%s has no symbols: no breakdown)" % c.name)
+                continue
             say("   where %s's %s instructions go (callgrind inclusive "
                 "costs):" % (c.name, fmt_int(total)))
             for n, v in rows + extra:
