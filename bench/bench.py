@@ -3,7 +3,8 @@
 
     /usr/bin/python3 bench/bench.py [--smoke] [--only SECTION,...]
         [--relaymail PATH] [--static PATH] [--msmtp PATH] [--runs N]
-        [--rtt-runs N] [--sizes 1,20,100] [--messages 200] [--parallel 20]
+        [--also NAME=PATH]... [--rtt-runs N] [--sizes 1,20,100]
+        [--messages 200] [--parallel 20]
         [--trust system|one] [--json FILE] [--keep]
 
 Both clients talk to the same server in one run: tests/smarthost.py
@@ -703,6 +704,10 @@ def parse_args():
     ap.add_argument("--static", default=None,
                     help="also measure this statically linked relaymail "
                          "(default: ./relaymail-static when it exists)")
+    ap.add_argument("--also", action="append", default=[],
+                    metavar="NAME=PATH",
+                    help="measure another relaymail build too, e.g. "
+                         "patched=/tmp/x/relaymail (repeatable)")
     ap.add_argument("--msmtp", default=shutil.which("msmtp") or
                     "/usr/bin/msmtp")
     ap.add_argument("--only", default=",".join(SECTIONS))
@@ -729,6 +734,9 @@ def parse_args():
         if s not in SECTIONS:
             ap.error("unknown section %r (one of %s)" % (s, ", ".join(SECTIONS)))
     o.sizes = [int(x) for x in o.sizes.split(",") if x]
+    for a in o.also:
+        if "=" not in a or not os.access(a.split("=", 1)[1], os.X_OK):
+            ap.error("--also wants NAME=PATH to an executable: %r" % a)
     if o.static is None:
         cand = os.path.join(TOP, "relaymail-static")
         o.static = cand if os.path.exists(cand) else ""
@@ -748,6 +756,9 @@ def main():
     if o.static:
         clients.append(Client("relaymail-static", o.static, "relaymail",
                               env))
+    for a in o.also:
+        name, path = a.split("=", 1)
+        clients.append(Client(name, os.path.abspath(path), "relaymail", env))
     clients.append(Client("msmtp", o.msmtp, "msmtp", env))
     results = {"argv": sys.argv, "time": time.strftime("%Y-%m-%d %H:%M:%S"),
                "load": os.getloadavg(), "ncpu": os.cpu_count()}
