@@ -209,6 +209,16 @@ class Env:
         with open(os.path.join(self.spool, "msg-%d.json" % n)) as f:
             return json.load(f)
 
+    def server_cpu(self):
+        """CPU seconds the server has used so far (10 ms ticks)."""
+        try:
+            with open("/proc/%d/stat" % self.server.proc.pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / \
+                os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError, AttributeError):
+            return 0.0
+
     def drop_bodies(self):
         """Free tmpfs memory after big messages: bodies and transcript."""
         for f in os.listdir(self.spool):
@@ -474,17 +484,21 @@ def section_insn(o, env, clients, results):
 
 def section_wall(o, env, clients, results):
     say("\n== wall time per 2 KB message on loopback, %d runs each, "
-        "interleaved (trust: %s)" % (o.runs, o.trust))
+        "interleaved (trust: %s); CPU: the client's (median) and the "
+        "server's (mean)" % (o.runs, o.trust))
     confs = {c.name: c.config(env.server.port, o.trust) for c in clients}
     for c in clients:   # warm the page cache; not counted
         run_once(c, *confs[c.name], env.msg2k, what="warm-up")
     walls = {c.name: [] for c in clients}
     cpus = {c.name: [] for c in clients}
+    server = {c.name: 0.0 for c in clients}
     for i in range(o.runs):
         order = clients if i % 2 == 0 else list(reversed(clients))
         for c in order:
+            s0 = env.server_cpu()
             w, ru, _ = run_once(c, *confs[c.name], env.msg2k,
                                 what="run %d" % (i + 1))
+            server[c.name] += env.server_cpu() - s0
             walls[c.name].append(w * 1000)
             cpus[c.name].append((ru.ru_utime + ru.ru_stime) * 1000)
     ms = statistics.median(walls["msmtp"]) if "msmtp" in walls else None
@@ -492,12 +506,14 @@ def section_wall(o, env, clients, results):
     for c in clients:
         w = walls[c.name]
         med = statistics.median(w)
+        srv = server[c.name] * 1000 / o.runs
         say("   %-18s median %8.2f ms  range %7.2f .. %8.2f ms   "
-            "CPU median %6.2f ms   ratio to msmtp %s" % (
+            "CPU median %6.2f ms (server %5.2f ms)   ratio to msmtp %s" % (
                 c.name, med, min(w), max(w), statistics.median(cpus[c.name]),
-                ratio(med, ms)))
+                srv, ratio(med, ms)))
         res[c.name] = {"median_ms": med, "min_ms": min(w), "max_ms": max(w),
                        "cpu_median_ms": statistics.median(cpus[c.name]),
+                       "server_cpu_ms": srv,
                        "runs_ms": [round(x, 3) for x in w]}
     if "msmtp" in walls:
         for c in clients:
