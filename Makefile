@@ -15,7 +15,8 @@
 #   make deb        a Debian package in .pkg/ (pkg/deb/mkdeb.sh)
 #   make test-install  install that package into a fresh Debian 12 root
 #                   and send mail through it (tests/test-install.sh)
-#   make static     ./relaymail-static: statically linked, stripped
+#   make static     ./relaymail-static: statically linked; prints its
+#                   size stripped
 #   make bench      relaymail against msmtp, side by side (bench/README.md)
 #   make bench-smoke  the same, a few runs, delivery asserted (for CI)
 
