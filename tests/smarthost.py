@@ -463,7 +463,13 @@ def bind_sockets(addrs, port):
             for a in addrs:
                 fam = socket.AF_INET6 if ":" in a else socket.AF_INET
                 try:
-                    s = socket.socket(fam, socket.SOCK_STREAM)
+                    # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY
+                    # only on sockets that say so, and aiosmtpd writes a
+                    # multi-line reply one line at a time; with Nagle on,
+                    # every EHLO reply would stall for the client's
+                    # delayed ACK (~40 ms), which no real server does.
+                    s = socket.socket(fam, socket.SOCK_STREAM,
+                                      socket.IPPROTO_TCP)
                 except OSError:
                     if len(addrs) > 1 and fam == socket.AF_INET6:
                         continue
