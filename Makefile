@@ -15,6 +15,9 @@
 #   make deb        a Debian package in .pkg/ (pkg/deb/mkdeb.sh)
 #   make test-install  install that package into a fresh Debian 12 root
 #                   and send mail through it (tests/test-install.sh)
+#   make fuzz       build the libFuzzer harnesses tests/fuzz/*.c (clang)
+#   make fuzz-run SECONDS=N
+#                   run each harness N seconds (default 60) on its corpus
 
 PREFIX	?= /usr/local
 SBINDIR	?= $(PREFIX)/sbin
@@ -81,6 +84,38 @@ check-asan: deps
 deps:
 	@sh tests/deps.sh
 
+# libFuzzer: each tests/fuzz/NAME.c is a harness, built as .fuzz/NAME
+# against every module; its seed corpus is tests/fuzz/corpus/NAME/ and
+# what a run adds goes to .fuzz/corpus/NAME/ (crashes: .fuzz/NAME-*).
+FUZZ_CC	?= clang
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	   -fno-omit-frame-pointer -Wno-format-nonliteral
+SECONDS	?= 60
+FUZZ_BINS = $(patsubst tests/fuzz/%.c,.fuzz/%,$(wildcard tests/fuzz/*.c))
+FUZZ_OBJS = $(addprefix .fuzz/obj/,$(OBJS))
+
+.fuzz/obj/%.o: %.c $(wildcard *.h)
+	@mkdir -p .fuzz/obj
+	$(FUZZ_CC) $(WARN) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+	    $(CPPFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+.fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
+	$(FUZZ_CC) $(WARN) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer $(CPPFLAGS) \
+	    $(PKG_CFLAGS) -I. -o $@ $< $(FUZZ_OBJS) $(PKG_LIBS)
+
+.SECONDARY: $(FUZZ_OBJS)
+
+fuzz: $(FUZZ_BINS)
+
+fuzz-run: fuzz
+	@for b in $(FUZZ_BINS); do n=$${b#.fuzz/}; \
+	    mkdir -p .fuzz/corpus/$$n tests/fuzz/corpus/$$n; \
+	    echo "== $$n: $(SECONDS) s"; \
+	    $$b -max_total_time=$(SECONDS) -print_final_stats=1 \
+	        -artifact_prefix=.fuzz/$$n- .fuzz/corpus/$$n \
+	        tests/fuzz/corpus/$$n || exit 1; \
+	done
+
 check: deps
 	@$(MAKE) --no-print-directory all tests/unit
 	@sh tests/run-all.sh
@@ -144,6 +179,7 @@ test-install: deb deps
 
 clean:
 	rm -f relaymail sendmail.o $(OBJS) tests/unit
-	rm -rf .demo .asan .pkg
+	rm -rf .demo .asan .pkg .fuzz
 
-.PHONY: all deps check check-asan demo install deb test-install clean
+.PHONY: all deps check check-asan demo install deb test-install clean \
+	fuzz fuzz-run

@@ -130,6 +130,7 @@ msg_add_field(struct msg *m, const char *s, size_t n, struct fail *f)
 {
 	struct msg_field *nv;
 	size_t		  ncap;
+	char		 *t;
 
 	if (m->hn == m->hcap) {
 		ncap = m->hcap ? m->hcap * 2 : 32;
@@ -138,8 +139,12 @@ msg_add_field(struct msg *m, const char *s, size_t n, struct fail *f)
 		m->hv = nv;
 		m->hcap = ncap;
 	}
-	if ((m->hv[m->hn].text = util_strndup(s, n)) == NULL)
+	/* not strndup: a NUL in the field must not cut it short */
+	if ((t = malloc(n + 1)) == NULL)
 		return fail_nomem(f);
+	memcpy(t, s, n);
+	t[n] = '\0';
+	m->hv[m->hn].text = t;
 	m->hv[m->hn++].len = n;
 	m->hbytes += n + 2;
 	return 0;
@@ -166,10 +171,25 @@ msg_fold_into_last(struct msg *m, const char *s, size_t n, struct fail *f)
 static int	rd_body_text(struct msg_feed *, const char *, size_t, struct fail *);
 static int	rd_body_eol(struct msg_feed *, struct fail *);
 
+/* Header-phase text that turns out to be body: rd_span() saw it before
+ * it was body, so note its 8-bit and NUL octets here (mime.c relies on
+ * the flags to know whether the body needs scanning at all). */
+static void
+rd_note(struct msg *m, const char *p, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		m->body8bit |= (p[i] & 0x80) != 0;
+		m->bodynul |= p[i] == '\0';
+	}
+}
+
 /* The header ended without a blank line: this line starts the body. */
 static int
 rd_line_to_body(struct msg_feed *r, const char *s, size_t n, struct fail *f)
 {
+	rd_note(r->m, s, n);
 	r->phase = RD_BODY;
 	if (n > 0 && rd_body_text(r, s, n, f) == -1)
 		return -1;
@@ -259,6 +279,8 @@ rd_text(struct msg_feed *r, const char *p, size_t n, struct fail *f)
 	/* A header line beyond every sane limit: keep it, as body. */
 	r->m->hdr_overflow = 1;
 	r->phase = RD_BODY;
+	rd_note(r->m, r->line.p, r->line.len);
+	rd_note(r->m, p, n);
 	s = r->line.p;
 	k = r->line.len;
 	if (k > 0 && rd_body_text(r, s, k, f) == -1)

@@ -23,6 +23,7 @@
 #include "conf.h"
 #include "header.h"
 #include "log.h"
+#include "mime.h"
 #include "msg.h"
 #include "net.h"
 #include "relay.h"
@@ -271,39 +272,79 @@ out:
 	return r;
 }
 
-/* Message source for smtp_send(): the new header, then the body. */
+/* Message source for smtp_send(): the new header, then the body, both
+ * as mime.c makes them fit the server. */
 struct source {
-	struct job		*j;
-	unsigned long long	 off;
+	struct mime		*mx;
+	struct mime_caps	 mc;	/* kept for a rewind */
 };
 
 static ssize_t
 relay_read(void *arg, char *buf, size_t n, struct fail *f)
 {
 	struct source	*s = arg;
-	size_t		 hl = s->j->hdr.len;
-	ssize_t		 r;
 
-	if (s->off < hl) {
-		if (n > hl - s->off)
-			n = hl - (size_t)s->off;
-		memcpy(buf, s->j->hdr.p + s->off, n);
-		s->off += n;
-		return (ssize_t)n;
-	}
-	r = msg_body_read(s->j->m, s->off - hl, buf, n, f);
-	if (r > 0)
-		s->off += (unsigned long long)r;
-	return r;
+	return mime_read(s->mx, buf, n, f);
 }
 
-/* From the top again, for a further transaction (over 100 recipients). */
+/* Any octet >= 0x80 in the envelope (RFC 6531 §3.3)? */
+static int
+relay_env8bit(const struct job *j)
+{
+	size_t	i;
+	int	hi = mime_has_8bit(j->from, strlen(j->from));
+
+	for (i = 0; i < j->rcpts.n; i++)
+		hi |= mime_has_8bit(j->rcptv[i], strlen(j->rcptv[i]));
+	return hi;
+}
+
+/*
+ * SPEC §2.4: what this server takes decides what is declared (BODY=,
+ * SMTPUTF8) and what is converted; SIZE= counts what will be sent.
+ */
+static int
+relay_mime(struct job *j, struct smtp *sm, struct source *src,
+    struct smtp_env *e, struct fail *f)
+{
+	const struct smtp_caps *sc = smtp_caps(sm);
+	struct mime_caps *mc = &src->mc;
+	struct mime_plan p;
+
+	mc->eightbit = sc->eightbitmime;
+	mc->smtputf8 = sc->smtputf8;
+	mc->env8bit = relay_env8bit(j);
+	if ((src->mx = mime_open(j->hdr.p, j->hdr.len, j->m, f)) == NULL)
+		return -1;
+	if (mime_prepare(src->mx, mc, &p, f) == -1) {
+		if (f->ex == EX_UNAVAILABLE) {
+			char	why[sizeof(f->msg)];
+
+			snprintf(why, sizeof(why), "%s", f->msg);
+			fail_set(f, EX_UNAVAILABLE, "%s: %s", j->c->host, why);
+		}
+		return -1;
+	}
+	e->size = p.size;
+	e->body8bit = p.body8bit;
+	e->smtputf8 = p.smtputf8;
+	if (p.converted)
+		log_info("the message was converted for %s (%llu octets)",
+		    j->c->host, p.size);
+	return 0;
+}
+
+/*
+ * From the top again, for a further transaction (over 100 recipients):
+ * mime_prepare starts the reader over with the same plan.
+ */
 static int
 relay_rewind(void *arg, struct fail *f)
 {
-	(void)f;
-	((struct source *)arg)->off = 0;
-	return 0;
+	struct source	*s = arg;
+	struct mime_plan p;
+
+	return mime_prepare(s->mx, &s->mc, &p, f);
 }
 
 static void
@@ -357,10 +398,10 @@ relay_attempt(struct job *j, int *after_dot, struct fail *f)
 {
 	struct smtp_opts so;
 	struct smtp_env	 e = { 0 };
-	struct source	 src = { j, 0 };
+	struct source	 src = { NULL, { 0 } };
 	struct smtp_source s = { relay_read, relay_rewind, &src };
 	struct smtp	*sm;
-	int		 r;
+	int		 r = -1;
 
 	*after_dot = 0;
 	if (j->done == NULL && (j->done = calloc(j->rcpts.n, 1)) == NULL)
@@ -371,13 +412,13 @@ relay_attempt(struct job *j, int *after_dot, struct fail *f)
 	e.rcpt = j->rcptv;
 	e.nrcpt = j->rcpts.n;
 	e.done = j->done;	/* retries go only to those still without it */
-	e.size = j->hdr.len + j->m->bodylen;
-	e.body8bit = j->m->body8bit;
 	e.dsn_notify = j->o->dsn_notify;
 	e.dsn_ret = j->o->dsn_ret;
 	e.dsn_envid = j->o->dsn_envid;
-	r = smtp_send(sm, &e, &s, after_dot, f);
+	if (relay_mime(j, sm, &src, &e, f) == 0)
+		r = smtp_send(sm, &e, &s, after_dot, f);
 	smtp_close(sm);
+	mime_close(src.mx);
 	return r;
 }
 

@@ -10,6 +10,7 @@ Suite	*auth_suite(void);
 Suite	*conf_suite(void);
 Suite	*confs_suite(void);
 Suite	*header_suite(void);
+Suite	*mime_suite(void);
 Suite	*msg_suite(void);
 Suite	*serve_suite(void);
 Suite	*smtp_suite(void);
@@ -25,6 +26,7 @@ main(void)
 	srunner_add_suite(sr, conf_suite());
 	srunner_add_suite(sr, confs_suite());
 	srunner_add_suite(sr, header_suite());
+	srunner_add_suite(sr, mime_suite());
 	srunner_add_suite(sr, msg_suite());
 	srunner_add_suite(sr, serve_suite());
 	srunner_add_suite(sr, smtp_suite());
