@@ -15,6 +15,9 @@
 #   make deb        a Debian package in .pkg/ (pkg/deb/mkdeb.sh)
 #   make test-install  install that package into a fresh Debian 12 root
 #                   and send mail through it (tests/test-install.sh)
+#   make check-valgrind
+#                   the integration suite with relaymail under valgrind
+#                   memcheck: no error, no definite leak
 #   make fuzz       build the libFuzzer harnesses tests/fuzz/*.c (clang)
 #   make fuzz-run SECONDS=N
 #                   run each harness N seconds (default 60) on its corpus
@@ -84,6 +87,19 @@ check-asan: deps
 deps:
 	@sh tests/deps.sh
 
+# Every relaymail the integration suite starts runs under memcheck
+# (tests/valgrind.sh): an error or a definite leak is exit 99 and fails
+# that test; reports in .valgrind/logs.  The big bad-input cases shrink
+# to 5 and 10 MB (ITEST_BIG_MB): the same code paths, in minutes.
+check-valgrind: deps
+	@sh tests/deps.sh valgrind
+	@$(MAKE) --no-print-directory all
+	@rm -rf .valgrind
+	@RELAYMAIL=tests/valgrind.sh ITEST_BIG_MB=5 ITEST_TIMEOUT=120 \
+	    /usr/bin/python3 tests/itest.py; r=$$?; \
+	    for f in .valgrind/logs/*; do [ -s "$$f" ] && \
+	    { echo "== $$f"; cat "$$f"; }; done; exit $$r
+
 # libFuzzer: each tests/fuzz/NAME.c is a harness, built as .fuzz/NAME
 # against every module; its seed corpus is tests/fuzz/corpus/NAME/ and
 # what a run adds goes to .fuzz/corpus/NAME/ (crashes: .fuzz/NAME-*).
@@ -105,7 +121,10 @@ FUZZ_OBJS = $(addprefix .fuzz/obj/,$(OBJS))
 
 .SECONDARY: $(FUZZ_OBJS)
 
-fuzz: $(FUZZ_BINS)
+fuzz: fuzz-deps $(FUZZ_BINS)
+
+fuzz-deps:
+	@sh tests/deps.sh clang libclang-rt-dev
 
 fuzz-run: fuzz
 	@for b in $(FUZZ_BINS); do n=$${b#.fuzz/}; \
@@ -179,7 +198,7 @@ test-install: deb deps
 
 clean:
 	rm -f relaymail sendmail.o $(OBJS) tests/unit
-	rm -rf .demo .asan .pkg .fuzz
+	rm -rf .demo .asan .pkg .fuzz .valgrind
 
-.PHONY: all deps check check-asan demo install deb test-install clean \
-	fuzz fuzz-run
+.PHONY: all deps check check-asan check-valgrind demo install deb \
+	test-install clean fuzz fuzz-deps fuzz-run

@@ -6,7 +6,11 @@ a sysexits status and kept the complete input in dead.letter.
 
 The two big cases (a 50 MB line, a 100 MB message) also measure the
 child's peak RSS with /usr/bin/time -f %M (Python's own wait4 would
-count this process too) and print it, for the issue's closing note.
+count this process too) and print it, for the issue's closing note; the
+bound on it holds for the plain binary only (AddressSanitizer keeps freed
+memory in quarantine, valgrind is itself the process measured).  make
+check-valgrind sets ITEST_BIG_MB=5, making them 5 MB and 10 MB: the same
+paths through the code at a tenth of valgrind's hour.
 """
 
 import email
@@ -23,6 +27,9 @@ from itest import RelaymailTestCase, BINARY, crlf
 RCPT = "rcpt@example.com"
 BOUND = 120            # seconds, for every case but the big ones
 BIG_BOUND = 300
+BIG_MB = int(os.environ.get("ITEST_BIG_MB", "50"))
+PLAIN = not ("/.asan/" in BINARY or BINARY.endswith("valgrind.sh"))
+RSS_MAX_KIB = 64 * 1024
 SYSEXITS = range(64, 79)
 TIME = "/usr/bin/time"
 
@@ -207,25 +214,27 @@ class BadInput(RelaymailTestCase):
         """A 50 MB body line: converted (a line may not exceed 998 octets,
         RFC 5322 §2.1.1) and decoded back exactly; peak RSS printed."""
         data = (b"To: rcpt@example.com\nSubject: one long line\n\n" +
-                b"0123456789" * 5000000 + b"\n")
+                b"0123456789" * (BIG_MB * 100000) + b"\n")
         status, err, elapsed, rss = self.run_input(
             data, RCPT, bound=BIG_BOUND, measure=True)
         self.assertEqual(self.assertOutcome(data, status, err), "delivered")
-        print("\n    peak RSS, one 50 MB line: %d KiB (%.1f s)"
-              % (rss, elapsed), end=" ")
-        self.assertLess(rss, 64 * 1024, "memory grew with the message")
+        print("\n    peak RSS, one %d MB line: %d KiB (%.1f s)"
+              % (BIG_MB, rss, elapsed), end=" ")
+        if PLAIN:
+            self.assertLess(rss, RSS_MAX_KIB, "memory grew with the message")
 
     def test_bi06_100mb_message(self):
         """100 MB of ordinary lines: spooled, not held in memory."""
         line = b"a line of an ordinary report, seventy-odd octets long ....\n"
         data = (b"To: rcpt@example.com\nSubject: big\n\n" +
-                line * (100 * 1024 * 1024 // len(line)))
+                line * (2 * BIG_MB * 1024 * 1024 // len(line)))
         status, err, elapsed, rss = self.run_input(
             data, RCPT, bound=BIG_BOUND, measure=True)
         self.assertEqual(self.assertOutcome(data, status, err), "delivered")
-        print("\n    peak RSS, 100 MB message: %d KiB (%.1f s)"
-              % (rss, elapsed), end=" ")
-        self.assertLess(rss, 64 * 1024, "memory grew with the message")
+        print("\n    peak RSS, %d MB message: %d KiB (%.1f s)"
+              % (2 * BIG_MB, rss, elapsed), end=" ")
+        if PLAIN:
+            self.assertLess(rss, RSS_MAX_KIB, "memory grew with the message")
 
     def test_bi07_nul_in_header_and_body(self):
         out, _ = self.case(b"To: rcpt@example.com\nSubject: a\x00b\n"
