@@ -345,7 +345,8 @@ fuzz_field(const uint8_t *p, size_t n)
 	if (memmem(in.p + k, in.len - k, "=?", 2) != NULL)
 		goto out;
 	mime_decode_words(u.p + k, u.len - k, &d);
-	CHECK(d.len == in.len - k && memcmp(d.p, in.p + k, d.len) == 0);
+	CHECK(d.len == in.len - k && (d.len == 0 ||
+	    memcmp(d.p, in.p + k, d.len) == 0));
 out:
 	buf_free(&in);
 	buf_free(&out);
