@@ -94,7 +94,8 @@ deps:
 check-valgrind: deps
 	@sh tests/deps.sh valgrind
 	@$(MAKE) --no-print-directory all
-	@rm -rf .valgrind
+	@rm -rf .valgrind && mkdir -p .valgrind/logs .valgrind/names && \
+	    chmod 1777 .valgrind/logs .valgrind/names
 	@RELAYMAIL=tests/valgrind.sh ITEST_BIG_MB=5 ITEST_TIMEOUT=120 \
 	    /usr/bin/python3 tests/itest.py; r=$$?; \
 	    for f in .valgrind/logs/*; do [ -s "$$f" ] && \

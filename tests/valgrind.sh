@@ -2,19 +2,25 @@
 # make check-valgrind: the integration suite runs this in place of
 # ./relaymail (RELAYMAIL=tests/valgrind.sh).  Memcheck reports an error
 # or a definite leak as exit 99, which no test expects, so any of them
-# fails the test that ran it; the report is kept in .valgrind/logs.
+# fails the test that ran it; the reports go to .valgrind/logs.
 #
 # relaymail picks its mode by the name it is called under (mailq,
-# newaliases), so valgrind runs a link with this script's own name.
+# newaliases; tests call this script through links of those names), so
+# valgrind runs a link to relaymail of the same name.  exec keeps the
+# process the caller started, so the tests' signals reach valgrind,
+# which passes them on.  Some tests run it as another user: the
+# directories are world-writable and sticky (make check-valgrind).
 set -eu
-top=$(cd "$(dirname "$0")/.." && pwd)
+self=$(readlink -f "$0")
+top=$(cd "$(dirname "$self")/.." && pwd)
 bin=${VALGRIND_RELAYMAIL:-$top/relaymail}
 name=$(basename "$0")
 [ "$name" = valgrind.sh ] && name=relaymail
-dir=$top/.valgrind/names
-mkdir -p "$dir" "$top/.valgrind/logs"
-[ -L "$dir/$name" ] || ln -sf "$bin" "$dir/$name" 2>/dev/null || true
+vg=$top/.valgrind
+for d in "$vg/logs" "$vg/names"; do
+	[ -d "$d" ] || { mkdir -p "$d" && chmod 1777 "$d"; } 2>/dev/null || :
+done
+[ -L "$vg/names/$name" ] || ln -s "$bin" "$vg/names/$name" 2>/dev/null || :
 exec valgrind -q --error-exitcode=99 --leak-check=full \
     --errors-for-leak-kinds=definite --show-leak-kinds=definite \
-    --track-fds=no --log-file="$top/.valgrind/logs/vg.%p" \
-    "$dir/$name" "$@"
+    --log-file="$vg/logs/vg.%p" "$vg/names/$name" "$@"
