@@ -22,13 +22,13 @@ import subprocess
 import tempfile
 import time
 
-from itest import RelaymailTestCase, BINARY, crlf
+from itest import RelaymailTestCase, BINARY, VALGRIND
 
 RCPT = "rcpt@example.com"
 BOUND = 120            # seconds, for every case but the big ones
 BIG_BOUND = 300
 BIG_MB = int(os.environ.get("ITEST_BIG_MB", "50"))
-PLAIN = not ("/.asan/" in BINARY or BINARY.endswith("valgrind.sh"))
+PLAIN = not ("/.asan/" in BINARY or VALGRIND)
 RSS_MAX_KIB = 64 * 1024
 SYSEXITS = range(64, 79)
 TIME = "/usr/bin/time"

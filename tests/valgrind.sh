@@ -11,6 +11,12 @@
 # which passes them on.  Some tests run it as another user: the
 # directories are world-writable and sticky (make check-valgrind).
 set -eu
+# a standard descriptor the caller closed must reach relaymail closed,
+# whatever the shell opens on it in between (tests/it_badinput.py)
+closed=""
+for fd in 0 1 2; do
+	[ -e /proc/$$/fd/$fd ] || closed="$closed $fd"
+done
 self=$(readlink -f "$0")
 top=$(cd "$(dirname "$self")/.." && pwd)
 bin=${VALGRIND_RELAYMAIL:-$top/relaymail}
@@ -21,6 +27,13 @@ for d in "$vg/logs" "$vg/names"; do
 	[ -d "$d" ] || { mkdir -p "$d" && chmod 1777 "$d"; } 2>/dev/null || :
 done
 [ -L "$vg/names/$name" ] || ln -s "$bin" "$vg/names/$name" 2>/dev/null || :
+for fd in $closed; do
+	eval "exec $fd>&-"
+done
+# --log-fd, not --log-file: valgrind would open the file on a closed
+# fd 0 and answer relaymail's reads there with EBADF; a given fd it moves
+# out of the way ($$ is valgrind's pid after exec)
+exec 9>>"$vg/logs/vg.$$"
 exec valgrind -q --error-exitcode=99 --leak-check=full \
     --errors-for-leak-kinds=definite --show-leak-kinds=definite \
-    --log-file="$vg/logs/vg.%p" "$vg/names/$name" "$@"
+    --log-fd=9 "$vg/names/$name" "$@"
