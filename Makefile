@@ -17,7 +17,11 @@
 #                   and send mail through it (tests/test-install.sh)
 #   make fuzz       build the libFuzzer harnesses tests/fuzz/*.c (clang)
 #   make fuzz-run SECONDS=N
-#                   run each harness N seconds (default 60) on its corpus
+#                   run each harness N seconds (default 60) on its corpus,
+#                   FUZZ_JOBS (default: the cores) at a time
+#   make check-valgrind
+#                   the integration suite with relaymail under valgrind
+#                   memcheck: no error, no definite leak
 #   make static     ./relaymail-static: statically linked; prints its
 #                   size stripped
 #   make bench      relaymail against msmtp, side by side (bench/README.md)
@@ -88,6 +92,20 @@ check-asan: deps
 deps:
 	@sh tests/deps.sh
 
+# Every relaymail the integration suite starts runs under memcheck
+# (tests/valgrind.sh): an error or a definite leak is exit 99 and fails
+# that test; reports in .valgrind/logs.  The big bad-input cases shrink
+# to 5 and 10 MB (ITEST_BIG_MB): the same code paths, in minutes.
+check-valgrind: deps
+	@sh tests/deps.sh valgrind
+	@$(MAKE) --no-print-directory all
+	@rm -rf .valgrind && mkdir -p .valgrind/logs .valgrind/names && \
+	    chmod 1777 .valgrind/logs .valgrind/names
+	@RELAYMAIL=tests/valgrind.sh ITEST_BIG_MB=5 ITEST_TIMEOUT=120 \
+	    /usr/bin/python3 tests/itest.py; r=$$?; \
+	    for f in .valgrind/logs/*; do [ -s "$$f" ] && \
+	    { echo "== $$f"; cat "$$f"; }; done; exit $$r
+
 # libFuzzer: each tests/fuzz/NAME.c is a harness, built as .fuzz/NAME
 # against every module; its seed corpus is tests/fuzz/corpus/NAME/ and
 # what a run adds goes to .fuzz/corpus/NAME/ (crashes: .fuzz/NAME-*).
@@ -95,6 +113,7 @@ FUZZ_CC	?= clang
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	   -fno-omit-frame-pointer -Wno-format-nonliteral
 SECONDS	?= 60
+FUZZ_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 FUZZ_BINS = $(patsubst tests/fuzz/%.c,.fuzz/%,$(wildcard tests/fuzz/*.c))
 FUZZ_OBJS = $(addprefix .fuzz/obj/,$(OBJS))
 
@@ -109,16 +128,14 @@ FUZZ_OBJS = $(addprefix .fuzz/obj/,$(OBJS))
 
 .SECONDARY: $(FUZZ_OBJS)
 
-fuzz: $(FUZZ_BINS)
+fuzz: fuzz-deps $(FUZZ_BINS)
+
+fuzz-deps:
+	@sh tests/deps.sh clang libclang-rt-dev
 
 fuzz-run: fuzz
-	@for b in $(FUZZ_BINS); do n=$${b#.fuzz/}; \
-	    mkdir -p .fuzz/corpus/$$n tests/fuzz/corpus/$$n; \
-	    echo "== $$n: $(SECONDS) s"; \
-	    $$b -max_total_time=$(SECONDS) -print_final_stats=1 \
-	        -artifact_prefix=.fuzz/$$n- .fuzz/corpus/$$n \
-	        tests/fuzz/corpus/$$n || exit 1; \
-	done
+	@printf '%s\n' $(FUZZ_BINS) | \
+	    xargs -P $(FUZZ_JOBS) -I{} sh tests/fuzz/run.sh {} $(SECONDS)
 
 check: deps
 	@$(MAKE) --no-print-directory all tests/unit
@@ -213,7 +230,8 @@ test-install: deb deps
 clean:
 	rm -f relaymail relaymail-static sendmail.o static_nss.o $(OBJS) \
 	    tests/unit
-	rm -rf .demo .asan .pkg .fuzz
+	rm -rf .demo .asan .pkg .fuzz .valgrind
 
-.PHONY: all deps check check-asan demo install deb test-install clean \
-	fuzz fuzz-run static bench bench-deps bench-smoke
+.PHONY: all deps check check-asan check-valgrind demo install deb \
+	test-install clean fuzz fuzz-deps fuzz-run static bench bench-deps \
+	bench-smoke

@@ -164,9 +164,16 @@ header_extract(const struct msg_field *fl, struct addrlist *rcpts,
 		    (int)(nl < 40 ? nl : 40), fl->text, e.msg);
 		goto out;
 	}
-	for (i = 0; i < al.n; i++)
+	for (i = 0; i < al.n; i++) {
+		if (rcpts->n >= HEADER_RCPT_MAX) {
+			fail_set(f, EX_DATAERR, "more than %d recipients in "
+			    "the header: send the message in parts",
+			    HEADER_RCPT_MAX);
+			goto out;
+		}
 		if (addrlist_add_unique(rcpts, &al.v[i], f) == -1)
 			goto out;
+	}
 	ret = 0;
 out:
 	addrlist_free(&al);

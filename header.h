@@ -32,12 +32,20 @@ struct header_ctx {
 #define HEADER_RND_LEN	12
 
 /*
+ * Recipients one message may have, -t fields and arguments together,
+ * before de-duplication.  Generous (RFC 5321 §4.5.3.1.8 asks a server
+ * for 100 a transaction; Postfix takes 1,000 a message) and a bound on
+ * de-duplication, which compares each new address with those kept.
+ */
+#define HEADER_RCPT_MAX	10000
+
+/*
  * Produce the header to send for m into out (CRLF line endings, ending
  * with the empty line), applying each fix-up only where needed.  With
  * ctx->extract, the recipients of To/Cc/Bcc (or Resent-To/Cc/Bcc when
  * the message has any Resent- field) are appended to rcpts, unqualified.
- * Fails with EX_DATAERR when a recipient field cannot be parsed with -t,
- * EX_OSERR on memory.  0 or -1.
+ * Fails with EX_DATAERR when a recipient field cannot be parsed with -t
+ * or rcpts would pass HEADER_RCPT_MAX, EX_OSERR on memory.  0 or -1.
  */
 int	header_fixup(const struct msg *, const struct header_ctx *,
 	    struct buf *, struct addrlist *, struct fail *);

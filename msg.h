@@ -17,6 +17,13 @@
 
 struct fail;
 
+/*
+ * Limits on the header (SPEC §2, README "Limits"): generous, and there so
+ * that hostile input costs bounded memory and time.  Past one of them
+ * the rest of the header is read as body (nothing is lost, dead.letter
+ * gets it all) and hdr_overflow is set: relay.c then refuses the message
+ * with EX_DATAERR.  The body has no limit: past MSG_MEM_MAX it is spooled.
+ */
 #define MSG_MEM_MAX	(256 * 1024)	/* body bytes kept in memory */
 #define MSG_FIELD_MAX	(1024 * 1024)	/* one header field, folded */
 #define MSG_HEADER_MAX	(16 * 1024 * 1024) /* all header fields */
@@ -33,7 +40,8 @@ struct msg {
 	size_t		 hn;
 	size_t		 hcap;
 	size_t		 hbytes;
-	int		 hdr_overflow;	/* a limit moved the rest into the body */
+	int		 hdr_overflow;	/* a limit moved the rest into the body:
+					 * refused (EX_DATAERR) by relay.c */
 	char		*mem;		/* body, or the spool's write buffer */
 	size_t		 memlen;
 	int		 fd;		/* spool file, -1 while in memory */

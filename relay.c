@@ -204,11 +204,16 @@ relay_args(char *const *args, size_t nargs, struct addrlist *out,
 	size_t		i;
 
 	/* e: fail_set() must not format f->msg into itself */
-	for (i = 0; i < nargs; i++)
+	for (i = 0; i < nargs; i++) {
 		if (addr_parse_list(args[i], strlen(args[i]), out, &e) == -1)
 			return fail_set(f, e.ex == EX_OSERR ? EX_OSERR :
 			    EX_USAGE, "recipient argument \"%.80s\": %s",
 			    args[i], e.msg);
+		if (out->n > HEADER_RCPT_MAX)
+			return fail_set(f, EX_USAGE, "more than %d recipients "
+			    "on the command line: send the message in parts",
+			    HEADER_RCPT_MAX);
+	}
 	return 0;
 }
 
@@ -218,10 +223,15 @@ relay_finish_rcpts(struct job *j, struct addrlist *raw, struct fail *f)
 {
 	size_t	i;
 
-	for (i = 0; i < raw->n; i++)
+	for (i = 0; i < raw->n; i++) {
 		if (alias_resolve(&j->aliases, raw->v[i].spec, &j->rcpts,
 		    f) == -1)
 			return -1;
+		if (j->rcpts.n > HEADER_RCPT_MAX)
+			return fail_set(f, EX_DATAERR, "more than %d "
+			    "recipients (arguments, -t and aliases together): "
+			    "send the message in parts", HEADER_RCPT_MAX);
+	}
 	for (i = 0; i < j->rcpts.n; i++)
 		if (addr_check_path(j->rcpts.v[i].spec, f) == -1)
 			return -1;
@@ -246,6 +256,13 @@ relay_prepare(struct job *j, char *const *args, size_t nargs,
 
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		return fail_set(f, EX_OSERR, "getrandom: %s", strerror(errno));
+	/* SPEC §2: a header beyond msg.h's limits is refused, not sent
+	 * with its tail moved into the body */
+	if (j->m->hdr_overflow)
+		return fail_set(f, EX_DATAERR, "the message header is over "
+		    "relaymail's limits (%d fields, %d octets in one field, %d "
+		    "in all): nothing was sent", MSG_FIELDS_MAX, MSG_FIELD_MAX,
+		    MSG_HEADER_MAX);
 	if (alias_load(&j->aliases, j->c, j->domain, j->id.fqdn, f) == -1 ||
 	    relay_sender(j, o, f) == -1 ||
 	    relay_args(args, nargs, &raw, f) == -1)
@@ -309,17 +326,16 @@ relay_mime(struct job *j, struct smtp *sm, struct source *src,
     struct smtp_env *e, struct fail *f)
 {
 	const struct smtp_caps *sc = smtp_caps(sm);
-	struct mime_caps mc = { 0 };
+	struct mime_caps *mc = &src->mc;
 	struct mime_plan p;
 
-	mc.eightbit = sc->eightbitmime;
-	mc.smtputf8 = sc->smtputf8;
-	mc.env8bit = relay_env8bit(j);
+	mc->eightbit = sc->eightbitmime;
+	mc->smtputf8 = sc->smtputf8;
+	mc->env8bit = relay_env8bit(j);
 	src->j = j;
-	src->mc = mc;
 	if ((src->mx = mime_open(j->hdr.p, j->hdr.len, j->m, f)) == NULL)
 		return -1;
-	if (mime_prepare(src->mx, &mc, &p, f) == -1) {
+	if (mime_prepare(src->mx, mc, &p, f) == -1) {
 		if (f->ex == EX_UNAVAILABLE) {
 			char	why[sizeof(f->msg)];
 
@@ -337,7 +353,10 @@ relay_mime(struct job *j, struct smtp *sm, struct source *src,
 	return 0;
 }
 
-/* From the top again, for a further transaction (over 100 recipients). */
+/*
+ * From the top again, for a further transaction (over 100 recipients):
+ * mime_prepare starts the reader over with the same plan.
+ */
 static int
 relay_rewind(void *arg, struct fail *f)
 {

@@ -70,6 +70,8 @@ struct serve {
 
 /* ---------------------------------------------------------------- parser */
 
+static void	printable(char *);
+
 enum argrule {
 	ARG_NONE,	/* nothing may follow the verb */
 	ARG_ANY,	/* anything, ignored */
@@ -190,6 +192,10 @@ parse_param(struct serve_cmd *cmd, const char *p, size_t n, unsigned *seen)
 	if (i == sizeof(mail_params) / sizeof(mail_params[0])) {
 		snprintf(cmd->rbuf, sizeof(cmd->rbuf), "555 5.5.4 Unsupported "
 		    "MAIL FROM parameter %.*s", (int)(k < 40 ? k : 40), p);
+		/* the client's octets, quoted: a CR or a control octet
+		 * must not break the reply line (found by
+		 * tests/fuzz/serve.c) */
+		printable(cmd->rbuf);
 		return parse_fail(cmd, cmd->rbuf);
 	}
 	if (*seen & (1U << i))

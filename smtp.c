@@ -254,6 +254,20 @@ smtp_expect(struct smtp *sm, int class, int perm, const char *what,
 	return 0;
 }
 
+/* The AUTH list, kept for auth_choose() and quoted in its messages:
+ * control and 8-bit octets become '?' so a server cannot put them on
+ * our stderr, in syslog or in dead.letter (found by tests/fuzz/smtp.c). */
+static void
+smtp_cap_auth(struct smtp_caps *c, const char *list)
+{
+	size_t	i;
+
+	for (i = 0; list[i] != '\0' && i + 1 < sizeof(c->auth); i++)
+		c->auth[i] = (unsigned char)list[i] >= 0x20 &&
+		    (unsigned char)list[i] < 0x7f ? list[i] : '?';
+	c->auth[i] = '\0';
+}
+
 /* EHLO keywords relaymail uses (RFC 5321 §4.1.1.1). */
 static void
 smtp_cap(struct smtp *sm, const char *t, int first)
@@ -284,7 +298,7 @@ smtp_cap(struct smtp *sm, const char *t, int first)
 		c->size_set = 1;
 		c->size = strtoull(t + k, NULL, 10);
 	} else if (IS("AUTH") && t[k] != '\0')
-		snprintf(c->auth, sizeof(c->auth), "%s", t + k + 1);
+		smtp_cap_auth(c, t + k + 1);
 #undef IS
 }
 

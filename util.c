@@ -60,6 +60,10 @@ buf_reserve(struct buf *b, size_t n)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
 	if ((p = realloc(b->p, cap)) == NULL)
 		return -1;
+	/* a first allocation is terminated too: p is a string whenever it
+	 * is not NULL (an empty base64 challenge left it unterminated, and
+	 * SCRAM read past it: found by tests/fuzz/smtp.c) */
+	p[b->len] = '\0';
 	b->p = p;
 	b->cap = cap;
 	return 0;

@@ -238,6 +238,36 @@ START_TEST(test_b64)
 }
 END_TEST
 
+/*
+ * An empty challenge to SCRAM's first step ("334 " or "334 " then a NUL)
+ * decodes to nothing: a clean EX_PROTOCOL, not a read past the decoded
+ * buffer, which was left unterminated (found by tests/fuzz/smtp.c; the
+ * overflow shows under make check-asan, whose malloc fills with 0xbe).
+ */
+START_TEST(test_scram_empty_challenge)
+{
+	struct auth_cred  c = { "user", "pencil" };
+	struct auth_state st = { 0 };
+	struct buf	  out = { 0 }, b = { 0 };
+	struct fail	  f;
+
+	ck_assert_int_eq(buf_reserve(&b, 0), 0);
+	ck_assert_ptr_nonnull(b.p);
+	ck_assert_int_eq(b.p[0], '\0');
+	buf_free(&b);
+	ck_assert_int_eq(auth_b64_decode("", &b), 0);
+	ck_assert_ptr_nonnull(b.p);
+	ck_assert_str_eq(b.p, "");
+	buf_free(&b);
+	strcpy(st.nonce, "rOprNGfwEbeRWgbNEkqO");
+	auth_start(&st, mech("scram-sha-256"), &c, &out, &f);
+	ck_assert_int_eq(auth_next(&st, "", &out, &f), -1);
+	ck_assert_int_eq(f.ex, EX_PROTOCOL);
+	auth_clear(&st);
+	buf_free(&out);
+}
+END_TEST
+
 Suite *
 auth_suite(void)
 {
@@ -253,6 +283,7 @@ auth_suite(void)
 	tcase_add_test(tc, test_choose);
 	tcase_add_test(tc, test_bad_challenge);
 	tcase_add_test(tc, test_b64);
+	tcase_add_test(tc, test_scram_empty_challenge);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -224,6 +224,10 @@ START_TEST(test_syntax_errors_hide_password)
 		"password = 'a' Zq7pw = 'b'\n",
 		"alias x { to = Zq7pw Zq7x }\n",
 		"password = 'x\\\\'Zq7pw'\n",
+		/* a quote inside the value (tests/fuzz/conf.c) */
+		"\"it's Zq7pw\"\n",
+		"user = \"u\"\n\"a'b'c Zq7pw\"\n",
+		"\"Zq7'pw\"\n",
 	};
 	struct conf	c;
 	struct fail	f;
@@ -237,6 +241,25 @@ START_TEST(test_syntax_errors_hide_password)
 		ck_assert_ptr_nonnull(strstr(f.msg, "test.conf:"));
 		conf_free(&c);
 	}
+	/* a message cut short inside a token holding a quote */
+	{
+		char	long_tok[1024];
+
+		memset(long_tok, 'a', sizeof(long_tok));
+		long_tok[0] = '"';
+		memcpy(long_tok + 600, "'Zq7pw\"\n", 9);
+		long_tok[609] = '\0';
+		ck_assert_int_eq(parse(&c, long_tok, &f), -1);
+		ck_assert_msg(strstr(f.msg, "Zq7") == NULL, "%s", f.msg);
+		conf_free(&c);
+	}
+	/* libconfuse failing without a word: the file is still named
+	 * (tests/fuzz/conf.c) */
+	ck_assert_int_eq(parse(&c, "host =\xd5\"\"x\"\n", &f), -1);
+	ck_assert_int_eq(f.ex, EX_CONFIG);
+	ck_assert_str_eq(f.msg, "test.conf: syntax error (check the quotes, "
+	    "braces and any non-ASCII octet outside quotes)");
+	conf_free(&c);
 	/* a misspelt key is still named */
 	ck_assert_int_eq(parse(&c, "pasword = 'x'\n", &f), -1);
 	ck_assert_ptr_nonnull(strstr(f.msg, "'pasword'"));

@@ -481,6 +481,43 @@ static const struct gcase caller_cases[] = {
 	    MSGID "From: root <alice@example.org>\r\n\r\n", "root" },
 };
 
+/* -t: HEADER_RCPT_MAX recipients are taken, one more is EX_DATAERR
+ * (de-duplication is quadratic: the bound keeps it to a second). */
+START_TEST(test_extract_limit)
+{
+	struct header_ctx c;
+	struct buf	 in = { 0 }, out = { 0 };
+	struct addrlist	 r = { 0 };
+	struct msg	 m;
+	struct fail	 f;
+	int		 i, n;
+
+	for (n = HEADER_RCPT_MAX; n <= HEADER_RCPT_MAX + 1; n++) {
+		ctx_init(&c, C_EXTRACT, NULL);
+		buf_reset(&in);
+		buf_adds(&in, "To: u0@example.org");
+		for (i = 1; i < n; i++)
+			buf_addf(&in, ",\n u%d@example.org", i);
+		buf_adds(&in, "\n\nbody\n");
+		ck_assert_int_eq(tu_read_msg(&m, in.p, in.len, 0, &f), 0);
+		buf_reset(&out);
+		if (n == HEADER_RCPT_MAX) {
+			ck_assert_int_eq(header_fixup(&m, &c, &out, &r, &f), 0);
+			ck_assert_uint_eq(r.n, HEADER_RCPT_MAX);
+		} else {
+			ck_assert_int_eq(header_fixup(&m, &c, &out, &r, &f), -1);
+			ck_assert_int_eq(f.ex, EX_DATAERR);
+			ck_assert_str_eq(f.msg, "more than 10000 recipients in "
+			    "the header: send the message in parts");
+		}
+		addrlist_free(&r);
+		msg_free(&m);
+	}
+	buf_free(&in);
+	buf_free(&out);
+}
+END_TEST
+
 START_TEST(test_callers)
 {
 	RUN(caller_cases);
@@ -503,6 +540,12 @@ header_suite(void)
 	tcase_add_test(tc, test_received);
 	tcase_add_test(tc, test_extract);
 	tcase_add_test(tc, test_callers);
+	suite_add_tcase(s, tc);
+	/* two headers of 10,000 addresses: more than Check's 4 s default
+	 * on a loaded machine or under a sanitizer */
+	tc = tcase_create("limits");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_extract_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }

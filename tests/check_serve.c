@@ -108,6 +108,9 @@ START_TEST(test_parse_mail)
 	    "MAIL FROM parameter FOO");
 	parse_bad("MAIL FROM:<a@b.example> SMTPUTF8", "555 5.5.4 Unsupported "
 	    "MAIL FROM parameter SMTPUTF8");
+	/* quoted back with its control octets as '?' (tests/fuzz/serve.c) */
+	parse_bad("MAIL FROM:<a@b.example> B\x01\rODY\x1b=7BIT", "555 5.5.4 "
+	    "Unsupported MAIL FROM parameter B??ODY?");
 	parse_bad("MAIL FROM:<a@b.example> SIZE=12x", "501 5.5.4 Bad SIZE "
 	    "parameter value");
 	parse_bad("MAIL FROM:<a@b.example> SIZE", "501 5.5.4 Bad SIZE "

@@ -62,6 +62,8 @@ def find_binary():
 
 
 BINARY = find_binary()
+# make check-valgrind: every run goes through tests/valgrind.sh
+VALGRIND = os.path.basename(BINARY) == "valgrind.sh"
 
 
 # ---------------------------------------------------------------- helpers
