@@ -25,7 +25,8 @@
 #   make static     ./relaymail-static: statically linked; prints its
 #                   size stripped
 #   make bench      relaymail against msmtp, side by side (bench/README.md)
-#   make bench-smoke  the same, a few runs, delivery asserted (for CI)
+#   make bench-smoke  the same, a few runs; delivery, round trips, size
+#                   and libraries asserted, no timing (for CI)
 
 PREFIX	?= /usr/local
 SBINDIR	?= $(PREFIX)/sbin
@@ -38,7 +39,11 @@ GROUP	?= relaymail
 
 CC	?= cc
 PKGS	= openssl libconfuse
-CFLAGS	?= -O2 -g
+# -Os and no .eh_frame: 135 KB stripped instead of 184 KB at the same
+# instruction count per mail (bench/README.md); -g keeps .debug_frame, so
+# gdb and valgrind still unwind the unstripped binary.  C needs no
+# unwind tables; the .deb takes dpkg-buildflags' flags instead.
+CFLAGS	?= -Os -g -fno-asynchronous-unwind-tables
 WARN	= -std=c11 -Wall -Wextra -Wformat=2 -Wshadow
 ifeq ($(WERROR),1)
 WARN	+= -Werror

@@ -30,6 +30,7 @@ struct smtp {
 	struct buf		 text;		/* last reply, bounded */
 	const char		*auth_used;
 	int			 dead;		/* no QUIT: connection unusable */
+	int			 quit_sent;	/* QUIT went out after the dot */
 	char			 line[STREAM_LINE_MAX];
 };
 
@@ -815,13 +816,12 @@ smtp_stream_writer(void *arg, const char *p, size_t n, struct fail *f)
  * The final dot, unless a signal came or the server has already closed
  * the connection: then the message certainly was not accepted and
  * another attempt is safe (RFC 1047: only an unanswered dot leaves the
- * outcome unknown).
+ * outcome unknown).  The dot is only queued: it leaves with the body's
+ * tail (and QUIT) in one write, one TLS record for a small message.
  */
 static int
 smtp_dot(struct smtp *sm, struct fail *f)
 {
-	if (stream_flush(sm->s, f) == -1)
-		return -1;
 	if (sm->o->stop != NULL && *sm->o->stop)
 		return fail_stopped(f, *sm->o->stop);
 	if (stream_peer_closed(sm->s))
@@ -873,19 +873,26 @@ smtp_txn_pick(const struct smtp_env *e, const unsigned char *done,
 			t->idx[t->n++] = i;
 }
 
-/* The body, the final dot and its reply, for the recipients of t. */
+/*
+ * The body, the final dot and its reply, for the recipients of t.  In
+ * the last transaction QUIT goes with the dot (RFC 2920 §3.1: it may
+ * end the group the message content starts), so its 221 comes with
+ * the reply to the dot and costs no round trip of its own.
+ */
 static int
-smtp_txn_data(struct smtp *sm, struct smtp_source *src, int *after_dot,
-    struct fail *f)
+smtp_txn_data(struct smtp *sm, struct smtp_source *src, int last,
+    int *after_dot, struct fail *f)
 {
 	int	r;
 
-	if (smtp_body(sm, src, f) == -1 || stream_flush(sm->s, f) == -1) {
+	if (smtp_body(sm, src, f) == -1 || (last && sm->caps.pipelining &&
+	    smtp_cmd(sm, f, "QUIT") == -1) || stream_flush(sm->s, f) == -1) {
 		/* never leave a half message open: the server must drop
 		 * it (RFC 5321 §4.1.1.4) */
 		sm->dead = 1;
 		return -1;
 	}
+	sm->quit_sent = last && sm->caps.pipelining;
 	*after_dot = 1;
 	/* RFC 5321 §4.5.3.2.6: up to 10 minutes for the final reply */
 	stream_set_timeout(sm->s, sm->o->final_timeout_ms);
@@ -902,6 +909,16 @@ smtp_txn_data(struct smtp *sm, struct smtp_source *src, int *after_dot,
 	return 0;
 }
 
+static size_t
+smtp_left(const struct smtp_env *e, const unsigned char *done)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < e->nrcpt; i++)
+		n += !done[i];
+	return n;
+}
+
 /* One transaction for the next batch of recipients; marks them done. */
 static int
 smtp_txn(struct smtp *sm, const struct smtp_env *e, unsigned char *done,
@@ -914,7 +931,8 @@ smtp_txn(struct smtp *sm, const struct smtp_env *e, unsigned char *done,
 	smtp_txn_pick(e, done, &t);
 	r = sm->caps.pipelining ? smtp_envelope_pipelined(sm, e, &t, f) :
 	    smtp_envelope_lockstep(sm, e, &t, f);
-	if (r == -1 || smtp_txn_data(sm, src, after_dot, f) == -1)
+	if (r == -1 || smtp_txn_data(sm, src, smtp_left(e, done) ==
+	    t.accepted, after_dot, f) == -1)
 		return -1;
 	for (i = 0; i < t.n; i++)
 		if (t.st[i] == RCPT_OK)
@@ -924,16 +942,6 @@ smtp_txn(struct smtp *sm, const struct smtp_env *e, unsigned char *done,
 		    "other %zu go in the next (RFC 5321 §4.5.3.1.10)",
 		    sm->o->host, t.accepted, t.n - t.accepted);
 	return 0;
-}
-
-static size_t
-smtp_left(const struct smtp_env *e, const unsigned char *done)
-{
-	size_t	i, n = 0;
-
-	for (i = 0; i < e->nrcpt; i++)
-		n += !done[i];
-	return n;
 }
 
 int
@@ -985,8 +993,8 @@ smtp_close(struct smtp *sm)
 		return;
 	/* After a 2xx to the dot the mail is delivered: an EOF or error
 	 * during QUIT changes nothing (PITFALLS.md, OpenSSL 3 EOF). */
-	if (!sm->dead && smtp_cmd(sm, &ignore, "QUIT") == 0 &&
-	    stream_flush(sm->s, &ignore) == 0)
+	if (!sm->dead && (sm->quit_sent || (smtp_cmd(sm, &ignore, "QUIT")
+	    == 0 && stream_flush(sm->s, &ignore) == 0)))
 		smtp_reply(sm, NULL, &ignore);
 	stream_close(sm->s);
 	buf_free(&sm->text);

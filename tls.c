@@ -175,7 +175,8 @@ tls_ctx_new(const struct tls_conf *tc, struct fail *f)
 	 * frees it; SSL_free already cleansed the keys), no libcrypto
 	 * reason strings (libssl's stay), no legacy cipher-name table
 	 * (libssl 3 fetches its ciphers).  Digests must stay: X509 finds
-	 * the signature digest by NID.  -7.4 M instructions per message.
+	 * the signature digest by NID.  -4.6 M instructions per message
+	 * (bench/README.md, proposal 1).
 	 */
 	if (OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG |
 	    OPENSSL_INIT_NO_ATEXIT | OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS |

@@ -733,6 +733,45 @@ class EvilEnvelope(EvilCase):
         self.assertIn(b"RCPT TO:<a@example.net>\r\n", reads)
         self.assertIn(b"DATA\r\n", reads)
 
+    def test_evil_quit_rides_with_the_dot(self):
+        """PIPELINING offered: QUIT leaves in the same write as the body
+        and the final dot (RFC 2920 §3.1), so the session ends in 7 round
+        trips after the greeting, not 8; its 221 is still read."""
+        self.evil_server(exts_tls=["AUTH PLAIN", "PIPELINING"])
+        self.config()
+        r = self.run_rm(MSG_A, "-v", "a@example.net")
+        self.assertDelivered(r)
+        reads = [d for c, t, d in self.evil.reads(tls=True)]
+        dot = [d for d in reads if b"\r\n.\r\n" in d]
+        self.assertEqual(len(dot), 1, reads)
+        self.assertTrue(dot[0].endswith(b"\r\n.\r\nQUIT\r\n"), dot[0][-40:])
+        self.assertEqual(self.evil.verbs().count("QUIT"), 1)
+        self.assertIn("<-- 221 2.0.0 Bye", r.err)
+
+    def test_evil_quit_after_the_last_transaction_only(self):
+        """250 recipients in 100, 100 and 50: QUIT goes only with the last
+        dot (an earlier one would end the session with recipients left);
+        without PIPELINING it waits for the reply to the dot."""
+        for exts, alone in ((["AUTH PLAIN", "PIPELINING"], False),
+                            (["AUTH PLAIN"], True)):
+            with self.subTest(exts=exts):
+                if self.evil is not None:
+                    self.evil.stop()
+                self.evil_server(rcpt_limit=100, exts_tls=exts)
+                self.config()
+                r = self.run_rm(MSG_A, *rcpts(250))
+                self.assertDelivered(r, 3)
+                reads = [d for c, t, d in self.evil.reads(tls=True)]
+                quit = [d for d in reads if b"QUIT\r\n" in d]
+                self.assertEqual(len(quit), 1, quit)
+                if alone:
+                    self.assertEqual(quit[0], b"QUIT\r\n")
+                else:
+                    self.assertTrue(quit[0].endswith(b"\r\n.\r\nQUIT\r\n"),
+                                    quit[0][-40:])
+                self.assertIs(quit[0], reads[-1])
+                self.assertEqual(self.evil.verbs()[-2:], [".", "QUIT"])
+
     def test_evil_pipelined_refusal_drops_before_dot(self):
         """Pipelined, a recipient refused but DATA answered 354 anyway: the
         connection is dropped before any body, nobody gets it (67)."""
