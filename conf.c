@@ -755,6 +755,10 @@ conf_free(struct conf *c)
 	free(c->alias);
 	free(c->auth);
 	free(c->tls_min_version);
+	free(c->tls_cert_pem);
+	if (c->tls_key_pem != NULL)
+		util_wipe(c->tls_key_pem, c->tls_key_pem_len);
+	free(c->tls_key_pem);
 	free(c->path);
 	memset(c, 0, sizeof(*c));
 }

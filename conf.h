@@ -36,6 +36,13 @@ struct conf {
 	char		*tls_fingerprint;
 	char		*tls_cert_file;
 	char		*tls_key_file;
+	/* their contents, read by priv.c before the group is dropped
+	 * (the files may be readable by root:relaymail only); the key is
+	 * a secret, wiped by conf_free() */
+	char		*tls_cert_pem;
+	size_t		 tls_cert_pem_len;
+	char		*tls_key_pem;
+	size_t		 tls_key_pem_len;
 	char		*tls_min_version;
 	char		*auth;		/* mechanism name, "auto" or "none" */
 	int		 auth_plaintext;

@@ -42,6 +42,7 @@
 /* The longest secret: an OAuth access token (a JWT from Microsoft's
  * identity platform) runs to a few kilobytes. */
 #define SECRET_MAX	8192
+#define PEM_MAX		(256 * 1024)	/* a certificate chain or a key */
 
 /* What password_command may print in all before it is stopped. */
 #define CMD_OUT_MAX	(64 * 1024)
@@ -198,6 +199,82 @@ priv_read_secret(struct conf *c, int setid, struct fail *f)
 	}
 	return priv_take_line(c, buf, len, len == SECRET_MAX && n == 1,
 	    c->password_file, EX_CONFIG, f);
+}
+
+/*
+ * The whole of a PEM file, for OpenSSL to parse from memory later: it
+ * opens files only after priv_drop(), when a file readable by
+ * root:relaymail alone (the right mode for a client key) is no longer.
+ * A key is a secret, checked as password_file is; a certificate need
+ * only be a regular file.  The buffer is read to its final size first,
+ * so no copy of a key is left behind by realloc().
+ */
+static int
+priv_read_pem(const char *what, const char *path, int secret, int setid,
+    char **out, size_t *outlen, struct fail *f)
+{
+	struct stat	st;
+	char		*p = NULL, more;
+	size_t		 len = 0, cap = 0;
+	ssize_t		 n = 0;
+	int		 fd, rd = 0, r = -1;
+
+	if ((fd = priv_open(path, f)) == -1)
+		return -1;
+	if (secret && ((rd = priv_check_file(fd, path, setid, f)) == -1 ||
+	    (rd == 1 && priv_readable(path, setid, f) == -1)))
+		goto out;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		fail_set(f, EX_CONFIG, "%s %s: not a regular file", what, path);
+		goto out;
+	}
+	if (st.st_size > PEM_MAX) {
+		fail_set(f, EX_CONFIG, "%s %s: larger than %d octets; is it "
+		    "a PEM file?", what, path, PEM_MAX);
+		goto out;
+	}
+	cap = (size_t)st.st_size + 1;
+	if ((p = malloc(cap)) == NULL) {
+		fail_nomem(f);
+		goto out;
+	}
+	while (len + 1 < cap && (n = read(fd, p + len, cap - 1 - len)) > 0)
+		len += (size_t)n;
+	if (n == -1 || (n = read(fd, &more, 1)) == -1) {
+		fail_set(f, EX_CONFIG, "%s %s: %s", what, path,
+		    strerror(errno));
+		goto out;
+	}
+	if (n != 0 || len + 1 != cap) {
+		fail_set(f, EX_CONFIG, "%s %s: changed while it was read",
+		    what, path);
+		goto out;
+	}
+	p[len] = '\0';
+	*out = p;
+	*outlen = len;
+	p = NULL;
+	r = 0;
+out:
+	if (p != NULL) {
+		util_wipe(p, cap);
+		free(p);
+	}
+	close(fd);
+	return r;
+}
+
+/* tls_cert_file and tls_key_file, while their files can still be read. */
+static int
+priv_read_tls(struct conf *c, int setid, struct fail *f)
+{
+	if (c->tls_cert_file == NULL || c->tls_key_file == NULL)
+		return 0;	/* tls.c names the missing half */
+	if (priv_read_pem("tls_cert_file", c->tls_cert_file, 0, setid,
+	    &c->tls_cert_pem, &c->tls_cert_pem_len, f) == -1)
+		return -1;
+	return priv_read_pem("tls_key_file", c->tls_key_file, 1, setid,
+	    &c->tls_key_pem, &c->tls_key_pem_len, f);
 }
 
 /* Milliseconds on a clock nobody can set back. */
@@ -494,7 +571,7 @@ priv_load(struct conf *c, const char *path, int setid, struct fail *f)
 	/* SPEC §6: the caller's environment is not trusted while set-id */
 	if (!setid && conf_env(c, f) == -1)
 		return -1;
-	if (conf_finish(c, f) == -1)
+	if (conf_finish(c, f) == -1 || priv_read_tls(c, setid, f) == -1)
 		return -1;
 	if (c->password_file != NULL)
 		return priv_read_secret(c, setid, f);

@@ -671,6 +671,10 @@ relay_tls(const struct conf *c, struct fail *f)
 	tc.fingerprint = c->tls_fingerprint;
 	tc.cert_file = c->tls_cert_file;
 	tc.key_file = c->tls_key_file;
+	tc.cert_pem = c->tls_cert_pem;
+	tc.cert_pem_len = c->tls_cert_pem_len;
+	tc.key_pem = c->tls_key_pem;
+	tc.key_pem_len = c->tls_key_pem_len;
 	tc.min_version = c->tls_min_version;
 	return tls_ctx_new(&tc, f);
 }

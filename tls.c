@@ -7,6 +7,7 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -118,6 +119,71 @@ tls_load_trust(SSL_CTX *ctx, const char *ca_file, struct fail *f)
 	return 0;
 }
 
+/* A key with a passphrase cannot be opened: nobody is there to type
+ * it, and OpenSSL's default callback would prompt on the terminal. */
+static int
+tls_no_pass(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}
+
+/*
+ * The certificate chain from memory: the first PEM certificate is the
+ * client's, the rest its chain (SSL_CTX_use_certificate_chain_file's
+ * rules, but from the buffer priv.c read while it could).
+ */
+static int
+tls_client_chain(SSL_CTX *ctx, const struct tls_conf *tc)
+{
+	BIO	*b;
+	X509	*x;
+	int	 ok = 0;
+
+	if ((b = BIO_new_mem_buf(tc->cert_pem, (int)tc->cert_pem_len)) ==
+	    NULL)
+		return 0;
+	if ((x = PEM_read_bio_X509_AUX(b, NULL, NULL, NULL)) != NULL &&
+	    SSL_CTX_use_certificate(ctx, x) == 1 &&
+	    SSL_CTX_clear_chain_certs(ctx) == 1) {
+		X509_free(x);
+		ok = 1;
+		while (ok && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) !=
+		    NULL)
+			if (!(ok = SSL_CTX_add0_chain_cert(ctx, x)))
+				X509_free(x);
+		/* the end of the buffer, not a broken certificate */
+		if (ok && ERR_GET_REASON(ERR_peek_last_error()) !=
+		    PEM_R_NO_START_LINE)
+			ok = 0;
+		ERR_clear_error();
+	} else
+		X509_free(x);
+	BIO_free(b);
+	return ok;
+}
+
+/* The client key from memory, passphrase-less (no prompt: no tty). */
+static int
+tls_client_key(SSL_CTX *ctx, const struct tls_conf *tc)
+{
+	BIO		*b;
+	EVP_PKEY	*k = NULL;
+	int		 ok = 0;
+
+	if ((b = BIO_new_mem_buf(tc->key_pem, (int)tc->key_pem_len)) !=
+	    NULL && (k = PEM_read_bio_PrivateKey(b, NULL, tls_no_pass,
+	    NULL)) != NULL)
+		ok = SSL_CTX_use_PrivateKey(ctx, k) == 1 &&
+		    SSL_CTX_check_private_key(ctx) == 1;
+	EVP_PKEY_free(k);
+	BIO_free(b);
+	return ok;
+}
+
 static int
 tls_client_cert(SSL_CTX *ctx, const struct tls_conf *tc, struct fail *f)
 {
@@ -126,14 +192,16 @@ tls_client_cert(SSL_CTX *ctx, const struct tls_conf *tc, struct fail *f)
 	if (tc->cert_file == NULL || tc->key_file == NULL)
 		return fail_set(f, EX_CONFIG, "set both tls_cert_file and "
 		    "tls_key_file, or neither");
-	if (SSL_CTX_use_certificate_chain_file(ctx, tc->cert_file) != 1)
+	if (tc->cert_pem == NULL || tc->key_pem == NULL)
+		return fail_set(f, EX_SOFTWARE, "the client certificate was "
+		    "not read");
+	if (!tls_client_chain(ctx, tc))
 		return fail_set(f, EX_CONFIG, "tls_cert_file %s: cannot load "
 		    "the certificate", tc->cert_file);
-	if (SSL_CTX_use_PrivateKey_file(ctx, tc->key_file,
-	    SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1)
+	if (!tls_client_key(ctx, tc))
 		return fail_set(f, EX_CONFIG, "tls_key_file %s: cannot load "
-		    "the key, or it does not match tls_cert_file",
-		    tc->key_file);
+		    "the key (an unencrypted PEM key), or it does not match "
+		    "tls_cert_file", tc->key_file);
 	return 0;
 }
 

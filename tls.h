@@ -17,6 +17,10 @@ struct tls_conf {
 	const char	*fingerprint;	/* "sha256:<hex>" or NULL */
 	const char	*cert_file;	/* client certificate, or NULL */
 	const char	*key_file;
+	const char	*cert_pem;	/* their contents (PEM), read while */
+	size_t		 cert_pem_len;	/* privileged (priv.c) */
+	const char	*key_pem;
+	size_t		 key_pem_len;
 	const char	*min_version;	/* "1.2" (default) or "1.3" */
 };
 

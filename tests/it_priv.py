@@ -774,6 +774,56 @@ class PrivSetgid(PrivTestCase):
         self.assertIn("relaymail.secret", r.err)
         self.assertNoSecret(r.stderr, "stderr")
 
+    def test_priv_o_client_key_for_the_group_only(self):
+        """tls_key_file root:relaymail 0640, like the password: the user
+        cannot read it, yet the setgid binary presents the certificate
+        (it reads both files before dropping the group; OpenSSL opening
+        them afterwards was a 78).  The user's own -C config naming that
+        key gets a 78 and nothing goes out; a world-readable key is
+        refused while setgid."""
+        from evilsmtp import EvilSMTP
+        ca = os.path.join(itest.CERTS, "ca.pem")
+        self.evil = EvilSMTP(certs=itest.CERTS, user=USER, password=SECRET,
+                             client_ca=ca).start()
+        self.addCleanup(self.evil.stop)
+        with open(os.path.join(itest.CERTS, "client.key")) as f:
+            key_text = f.read()
+        with open(os.path.join(itest.CERTS, "client.pem")) as f:
+            crt = self.put_etc("relaymail-client.pem", f.read(), mode=0o644)
+        key = self.put_etc("relaymail-client.key", key_text)
+        conf = self.system_config(port=self.evil.port, tls_cert_file=crt,
+                                  tls_key_file=key)
+        self.put_etc("relaymail.conf", conf)
+        r = self.as_user(["cat", key])
+        self.assertNotEqual(r.status, 0, "the user can read the key")
+        r = self.send("alice@example.com")
+        self.assertExit(r, 0)
+        self.assertEqual(r.err, "", "stderr not empty")
+        self.assertEqual(len(self.evil.messages), 1)
+        cc = self.evil.tls_sessions[0]["client_cert"]
+        self.assertIsNotNone(cc, "no client certificate")
+        self.assertIn((("commonName", "relaymail test client"),), cc["subject"])
+        # -C: the caller's rights only, so the system key stays closed
+        own = os.path.join(self.home, "my.conf")
+        with open(own, "w") as f:
+            f.write('host = "localhost"\nport = %d\ntls_ca_file = "%s"\n'
+                    'tls_cert_file = "%s"\ntls_key_file = "%s"\n'
+                    'auth = none\nretries = 0\nsyslog = false\n'
+                    % (self.evil.port, self.ca, crt, key))
+        os.chown(own, self.uid, self.gid)
+        n = self.evil.nconn
+        r = self.send("-C", own, "alice@example.com")
+        self.assertExit(r, 78)
+        self.assertIn("Permission denied", r.err)
+        self.assertNotIn(b"PRIVATE KEY", r.stdout + r.stderr)
+        self.assertEqual(self.evil.nconn, n)
+        # a key every local user can read defeats the group: 78
+        self.put_etc("relaymail-client.key", key_text, mode=0o644)
+        r = self.send("alice@example.com")
+        self.assertExit(r, 78)
+        self.assertIn("relaymail-client.key", r.err)
+        self.assertEqual(len(self.evil.messages), 1)
+
 
 class PrivPasswordCommand(PrivTestCase):
 
