@@ -84,6 +84,28 @@ relay_gecos(const char *gecos, const char *login, char *out, size_t outsz)
 	out[o] = '\0';
 }
 
+/*
+ * A name cut to fit its buffer may end inside a UTF-8 sequence; the
+ * incomplete sequence is dropped so the From phrase carries no broken
+ * character (RFC 3629 §3).  Only a full buffer was cut.
+ */
+static void
+relay_trim_utf8(char *s, size_t size)
+{
+	size_t		n = strlen(s), i = n, need;
+	unsigned char	c;
+
+	if (n + 1 < size)
+		return;
+	while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
+		i--;
+	if (i == 0 || (c = (unsigned char)s[i - 1]) < 0xc0)
+		return;
+	need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+	if (n - (i - 1) < need)
+		s[i - 1] = '\0';
+}
+
 /* This host's name, fully qualified when the resolver knows it. */
 static void
 relay_fqdn(const struct conf *c, char *out, size_t outsz)
@@ -139,6 +161,7 @@ relay_ident(const struct conf *c, const char *fullname, struct ident *id)
 		snprintf(id->fullname, sizeof(id->fullname), "%s", fullname);
 	else if ((v = getenv("NAME")) != NULL && *v != '\0')
 		snprintf(id->fullname, sizeof(id->fullname), "%s", v);
+	relay_trim_utf8(id->fullname, sizeof(id->fullname));
 	relay_fqdn(c, id->fqdn, sizeof(id->fqdn));
 }
 

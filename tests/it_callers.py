@@ -786,6 +786,24 @@ class OptionEffects(RelaymailTestCase):
                 self.assertEqual(frm, [("From: %s <%s@%s>\r\n" % (
                     name, me(), DOMAIN)).encode()], args)
 
+    def test_oe1b_long_name_cut_at_a_character(self):
+        """-F, NAME and GECOS are kept to 255 octets; a cut that falls
+        inside a UTF-8 character drops that character instead of sending
+        half of it (which would go out as unknown-8bit)."""
+        self.start_server()
+        self.write_config()
+        env = {"LOGNAME": me(), "USER": me()}
+        keep = (254, 253, 252)
+        for k, tail in zip(keep, ("\u00fc", "\u20ac", "\U0001f600")):
+            name = "a" * k + tail + "b"
+            self.assertExit(self.relaymail(self.MSG, "-F", name,
+                                           "bob@example.com", env=env), 0)
+        for k, (eml, meta) in zip(keep, self.server.messages()):
+            fields, _ = split_message(eml)
+            frm = [raw for n, raw in fields if n == "from"]
+            self.assertEqual(frm, [("From: %s <%s@%s>\r\n" % (
+                "a" * k, me(), DOMAIN)).encode()])
+
     def test_oe2_body_type(self):
         """-B8BITMIME and -B 8BITMIME send BODY=8BITMIME; -B 7BIT does
         not; nothing else changes."""
