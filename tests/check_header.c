@@ -288,12 +288,12 @@ static const struct gcase qualify_cases[] = {
 	    HAVE_OUT "\r\n", NULL },
 	{ "left alone: qualified, localhost, groups, unparseable, others",
 	    0, NULL,
-	    "From: \"A\" <a@b.example>\nTo: root@localhost, <x@[10.0.0.1]>\n"
+	    "From: \"A\" <a@b.example>\nTo: root@localhost, <x@[127.0.0.1]>\n"
 	    "Cc: undisclosed-recipients:;\nReply-To: <<broken\n"
 	    "X-Original-To: root\nSubject: root\nIn-Reply-To: <r@x>\n"
 	    "Errors-To: root\n" HAVE "\nb\n",
 	    RECEIVED "From: \"A\" <a@b.example>\r\n"
-	    "To: root@localhost, <x@[10.0.0.1]>\r\n"
+	    "To: root@localhost, <x@[127.0.0.1]>\r\n"
 	    "Cc: undisclosed-recipients:;\r\nReply-To: <<broken\r\n"
 	    "X-Original-To: root\r\nSubject: root\r\nIn-Reply-To: <r@x>\r\n"
 	    "Errors-To: root\r\n" HAVE_OUT "\r\n", NULL },
